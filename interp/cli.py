@@ -1,0 +1,72 @@
+"""The ``interp`` command line.
+
+``interp demo`` is the main job. For now it loads the default base model offline, prints a greedy
+completion and the shape of its residual stream; later stages extend it to the full pipeline.
+"""
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    help="interp: mechanistic interpretability of alignment (base vs aligned checkpoints).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_DEFAULT_PROMPT = "The Eiffel Tower is located in the city of"
+
+
+@app.command()
+def demo(
+    prompt: Annotated[str, typer.Option(help="Prompt for the greedy completion.")] = _DEFAULT_PROMPT,
+    model: Annotated[
+        str, typer.Option(help="Model spec: packaged name, hub id, HF folder or .gguf file.")
+    ] = "gemma-3-270m",
+    max_new_tokens: Annotated[int, typer.Option(min=1, max=512, help="Tokens to generate.")] = 12,
+    device: Annotated[
+        Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")
+    ] = None,
+    layer: Annotated[int, typer.Option(help="Layer whose resid_post shape is printed (-1 = last).")] = -1,
+) -> None:
+    """Load the default base model, print a greedy completion and its residual-stream shape."""
+    import torch
+
+    from interp import hooks
+    from interp.models import load_model
+
+    start = time.perf_counter()
+    bridge = load_model(model, device=device)
+    loaded = time.perf_counter() - start
+    n_layers = int(bridge.cfg.n_layers)
+    if not -n_layers <= layer < n_layers:
+        raise typer.BadParameter(f"--layer must be in [{-n_layers}, {n_layers - 1}], got {layer}")
+    layer = layer % n_layers
+    with torch.inference_mode():
+        text = bridge.generate(prompt, max_new_tokens=max_new_tokens, do_sample=False, verbose=False)
+        tokens = bridge.to_tokens(prompt)
+        _, cache = bridge.run_with_cache(tokens, names_filter=hooks.resid_post(layer))
+    resid = cache[hooks.resid_post(layer)]
+    typer.echo(f"model      {model} ({bridge.cfg.architecture}, {n_layers} layers, d_model {bridge.cfg.d_model})")
+    typer.echo(f"loaded in  {loaded:.1f} s on {bridge.cfg.device}, {bridge.cfg.dtype}")
+    typer.echo(f"prompt     {prompt!r}")
+    typer.echo(f"greedy     {text[len(prompt):]!r}")
+    typer.echo(f"{hooks.resid_post(layer)} shape {tuple(resid.shape)} [batch, pos, d_model]")
+
+
+@app.command()
+def pairs() -> None:
+    """List the registered base / aligned pairs."""
+    from interp.models import list_pairs
+
+    typer.echo(list_pairs().to_string(index=False))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Load one checkpoint as a TransformerLens ``TransformerBridge``.
+
+``load_model(spec)`` accepts a packaged model name (``"gemma-3-270m"``), a Hugging Face hub id, a
+local HF directory, a ``.gguf`` file, or a :class:`~interp.models.spec.ModelSpec` (which can add a
+LoRA adapter and a chat template). The bridge runs in raw HF numerics (no weight folding), in eval
+mode, fp32 on CPU and bf16 on GPU unless told otherwise.
+"""
+
+import os
+import re
+import weakref
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+
+from interp.models.chat_templates import resolve_template
+from interp.models.gguf import convert_gguf
+from interp.models.packaged import PACKAGED, materialize
+from interp.models.spec import ModelSpec, as_spec
+
+__all__ = [
+    "load_model",
+    "load_hf",
+    "resolve_source",
+    "default_device",
+    "default_dtype",
+    "spec_of",
+    "bridge_from_hf",
+]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_SPECS: "weakref.WeakKeyDictionary[TransformerBridge, ModelSpec]" = weakref.WeakKeyDictionary()
+
+
+def default_device() -> torch.device:
+    """CUDA if available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: "str | torch.device") -> torch.dtype:
+    """fp32 on CPU, bf16 on an accelerator."""
+    return torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
+
+
+def resolve_source(spec: ModelSpec) -> str:
+    """A local HF directory or a hub id for ``spec.source``; converts GGUF files on first use."""
+    source = spec.source
+    if source in PACKAGED:
+        return str(materialize(source))
+    path = Path(source).expanduser()
+    if source.endswith(".gguf"):
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {source}; pass the path of an existing .gguf file")
+        return str(convert_gguf(path))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(
+                f"{source} is a directory without config.json; pass a Hugging Face model folder "
+                "(config.json + weights + tokenizer files)"
+            )
+        return str(path)
+    if path.exists():
+        raise ValueError(f"{source} is a file but not a .gguf; pass a .gguf file or an HF model folder")
+    if _HUB_ID.match(source):
+        return source
+    raise ValueError(
+        f"cannot resolve model spec {source!r}: not a packaged model ({', '.join(PACKAGED)}), "
+        "not an existing HF directory or .gguf file, and not a hub id of the form 'org/name'"
+    )
+
+
+def _load_tokenizer(spec: ModelSpec, source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if spec.chat_template is not None:
+        tokenizer.chat_template = resolve_template(spec.chat_template)
+    if spec.prompt_style == "chat" and not getattr(tokenizer, "chat_template", None):
+        raise ValueError(
+            f"{spec.label}: prompt_style='chat' but its tokenizer has no chat template; "
+            "pass chat_template='gemma' (or a Jinja string) in the ModelSpec"
+        )
+    return tokenizer
+
+
+def load_hf(
+    spec: "str | os.PathLike[str] | ModelSpec",
+    *,
+    device: "str | torch.device | None" = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[Any, Any]:
+    """The plain Hugging Face model (eager attention, eval mode) and tokenizer for ``spec``.
+
+    Used as the reference implementation in tests and benchmarks, and by :func:`load_model`.
+    """
+    from transformers import AutoModelForCausalLM
+
+    spec = as_spec(spec)
+    device = torch.device(device) if device is not None else default_device()
+    dtype = dtype or default_dtype(device)
+    source = resolve_source(spec)
+    tokenizer = _load_tokenizer(spec, source)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation="eager")
+    if spec.adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
+    return model.to(device).eval(), tokenizer
+
+
+def bridge_from_hf(model: Any, tokenizer: Any, spec: ModelSpec) -> TransformerBridge:
+    """Wrap an already-loaded HF causal LM as a bridge (the model is modified in place)."""
+    param = next(model.parameters())
+    if not getattr(model.config, "architectures", None):  # models built in memory have none
+        model.config.architectures = [type(model).__name__]
+    # A name TransformerLens will not mistake for one of its hub aliases.
+    bridge = TransformerBridge.boot_transformers(
+        f"interp/{spec.label}", hf_model=model, tokenizer=tokenizer, device=param.device, dtype=param.dtype
+    )
+    bridge.eval()
+    # The bridge may re-create the tokenizer (to force BOS); keep the attached chat template.
+    if spec.chat_template is not None and bridge.tokenizer is not None:
+        bridge.tokenizer.chat_template = resolve_template(spec.chat_template)
+    _SPECS[bridge] = spec
+    return bridge
+
+
+def load_model(
+    spec: "str | os.PathLike[str] | ModelSpec",
+    *,
+    device: "str | torch.device | None" = None,
+    dtype: torch.dtype | None = None,
+) -> TransformerBridge:
+    """Load a checkpoint as a ``TransformerBridge`` ready for ``torch.inference_mode()``.
+
+    Args:
+        spec: ``"gemma-3-270m"`` (packaged, offline), a hub id (``"google/gemma-3-270m-it"``),
+            a local HF folder, a ``.gguf`` file, or a :class:`ModelSpec`.
+        device: defaults to CUDA when available, else CPU.
+        dtype: defaults to fp32 on CPU, bf16 on GPU.
+
+    Example:
+        >>> import torch
+        >>> from interp import load_model, hooks
+        >>> model = load_model("gemma-3-270m")                        # doctest: +SKIP
+        >>> with torch.inference_mode():                              # doctest: +SKIP
+        ...     _, cache = model.run_with_cache("The Eiffel Tower is in",
+        ...                                     names_filter=hooks.resid_post(5))
+    """
+    spec = as_spec(spec)
+    model, tokenizer = load_hf(spec, device=device, dtype=dtype)
+    return bridge_from_hf(model, tokenizer, spec)
+
+
+def spec_of(model: TransformerBridge) -> ModelSpec | None:
+    """The :class:`ModelSpec` a bridge was loaded from (None for bridges made elsewhere)."""
+    return _SPECS.get(model)

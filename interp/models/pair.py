@@ -1,0 +1,147 @@
+"""A base model and an aligned model of the same family, validated to be comparable."""
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+
+from interp.models.load import load_model, spec_of
+from interp.models.spec import ModelSpec, as_spec
+
+__all__ = ["ModelPair", "load_pair", "SIDES"]
+
+SIDES: tuple[str, str] = ("base", "aligned")
+
+
+def _vocab_size(model: TransformerBridge) -> int:
+    return len(model.tokenizer) if model.tokenizer is not None else int(model.cfg.d_vocab)
+
+
+@dataclass
+class ModelPair:
+    """Two bridges, ``base`` and ``aligned``, checked to share architecture, ``n_layers``,
+    ``d_model`` and tokenizer vocabulary.
+
+    A pair holds two models and their specs (which say how each side formats prompts); analyses
+    live in the other modules.
+
+    Example:
+        >>> from interp import load_pair
+        >>> pair = load_pair("default")                    # doctest: +SKIP
+        >>> pair.base.cfg.n_layers, pair.style("aligned")  # doctest: +SKIP
+        (18, 'chat')
+    """
+
+    base: TransformerBridge
+    aligned: TransformerBridge
+    name: str = "pair"
+    base_spec: ModelSpec | None = field(default=None, repr=False)
+    aligned_spec: ModelSpec | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.base_spec = self.base_spec or spec_of(self.base) or ModelSpec("base", name="base")
+        self.aligned_spec = (
+            self.aligned_spec
+            or spec_of(self.aligned)
+            or ModelSpec("aligned", name="aligned", prompt_style="chat")
+        )
+        b, a = self.base.cfg, self.aligned.cfg
+        if b.architecture != a.architecture:
+            raise ValueError(
+                f"ModelPair: architectures differ (base {b.architecture}, aligned {a.architecture}); "
+                "pass two checkpoints of the same model"
+            )
+        for attr in ("n_layers", "d_model"):
+            if getattr(b, attr) != getattr(a, attr):
+                raise ValueError(
+                    f"ModelPair: {attr} differs (base {getattr(b, attr)}, aligned {getattr(a, attr)}); "
+                    "pass two checkpoints of the same model size"
+                )
+        vb, va = _vocab_size(self.base), _vocab_size(self.aligned)
+        if vb != va:
+            raise ValueError(
+                f"ModelPair: tokenizers differ (base vocab {vb}, aligned vocab {va}); "
+                "pass models of the same family"
+            )
+        if self.base.tokenizer is not None and self.aligned.tokenizer is not None:
+            if self.base.tokenizer.get_vocab() != self.aligned.tokenizer.get_vocab():
+                raise ValueError(
+                    f"ModelPair: tokenizers differ (same size {vb}, different token ids); "
+                    "pass models of the same family"
+                )
+
+    def side(self, which: str) -> TransformerBridge:
+        """``pair.side("base")`` or ``pair.side("aligned")``."""
+        if which not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {which!r}")
+        return self.base if which == "base" else self.aligned
+
+    def spec(self, which: str) -> ModelSpec:
+        """The :class:`ModelSpec` of one side."""
+        self.side(which)
+        return self.base_spec if which == "base" else self.aligned_spec
+
+    def style(self, which: str) -> str:
+        """How that side formats prompts: ``"plain"`` or ``"chat"``."""
+        return self.spec(which).prompt_style
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.base.cfg.n_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.base.cfg.d_model)
+
+    def items(self) -> list[tuple[str, TransformerBridge]]:
+        """``[("base", base), ("aligned", aligned)]``."""
+        return [("base", self.base), ("aligned", self.aligned)]
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{s}</td><td>{self.spec(s).label}</td><td>{self.spec(s).source}</td>"
+            f"<td>{self.spec(s).adapter or ''}</td><td>{self.style(s)}</td></tr>"
+            for s in SIDES
+        )
+        return (
+            f"<b>ModelPair {self.name}</b> ({self.base.cfg.architecture}, {self.n_layers} layers, "
+            f"d_model {self.d_model})<table><tr><th>side</th><th>name</th><th>source</th>"
+            f"<th>adapter</th><th>prompts</th></tr>{rows}</table>"
+        )
+
+
+def load_pair(
+    name_or_specs: "str | Sequence[str | os.PathLike[str] | ModelSpec]" = "default",
+    *,
+    device: "str | torch.device | None" = None,
+    dtype: torch.dtype | None = None,
+) -> ModelPair:
+    """Load a registered pair by name, or a pair from two specs ``(base, aligned)``.
+
+    With two specs, the base formats prompts as plain text and the aligned side with its chat
+    template (strings are turned into specs that say so).
+
+    Example:
+        >>> from interp import load_pair
+        >>> pair = load_pair("default")                                          # doctest: +SKIP
+        >>> pair = load_pair(("google/gemma-3-270m", "google/gemma-3-270m-it"))  # doctest: +SKIP
+    """
+    from interp.models.registry import get_pair_spec
+
+    if isinstance(name_or_specs, str):
+        entry = get_pair_spec(name_or_specs)
+        base_spec, aligned_spec, name = entry.resolved_base(), entry.resolved_aligned(), entry.name
+    else:
+        specs = list(name_or_specs)
+        if len(specs) != 2:
+            raise ValueError(
+                f"load_pair takes a registered name or exactly two specs (base, aligned); got {len(specs)}"
+            )
+        base_spec = as_spec(specs[0])
+        aligned_spec = specs[1] if isinstance(specs[1], ModelSpec) else as_spec(specs[1]).with_(prompt_style="chat")
+        name = f"{base_spec.label} vs {aligned_spec.label}"
+    base = load_model(base_spec, device=device, dtype=dtype)
+    aligned = load_model(aligned_spec, device=device, dtype=dtype)
+    return ModelPair(base, aligned, name=name, base_spec=base_spec, aligned_spec=aligned_spec)

@@ -1,0 +1,27 @@
+from typer.testing import CliRunner
+
+from interp.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "demo" in result.output and "pairs" in result.output
+
+
+def test_pairs_lists_the_registry():
+    result = runner.invoke(app, ["pairs"])
+    assert result.exit_code == 0 and "default" in result.output and "Qwen/Qwen2.5-0.5B" in result.output
+
+
+def test_demo_on_a_tiny_model(tiny_gemma_dir):
+    result = runner.invoke(app, ["demo", "--model", str(tiny_gemma_dir), "--prompt", "the fox", "--max-new-tokens", "3"])
+    assert result.exit_code == 0, result.output
+    assert "blocks.1.hook_resid_post shape (1, " in result.output and ", 64) [batch, pos, d_model]" in result.output
+
+
+def test_demo_bad_layer(tiny_gemma_dir):
+    result = runner.invoke(app, ["demo", "--model", str(tiny_gemma_dir), "--layer", "5"])
+    assert result.exit_code != 0 and "--layer must be in [-2, 1], got 5" in result.output

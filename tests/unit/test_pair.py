@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from interp import ModelPair, ModelSpec, load_model, load_pair
+from interp.models import list_pairs
+from interp.models.load import bridge_from_hf
+from interp.models.registry import get_pair_spec
+from tests import tiny
+
+
+def _bridge(hf_model, tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    return bridge_from_hf(hf_model, tok, ModelSpec(str(tokenizer_dir)))
+
+
+def test_pair_from_two_specs(tiny_gemma_dir):
+    pair = load_pair((str(tiny_gemma_dir), ModelSpec(str(tiny_gemma_dir), chat_template="gemma", prompt_style="chat")), device="cpu")
+    assert pair.style("base") == "plain" and pair.style("aligned") == "chat"
+    assert pair.n_layers == 2 and pair.d_model == tiny.D_MODEL
+    assert pair.side("aligned") is pair.aligned
+    assert "ModelPair" in pair._repr_html_()
+    with pytest.raises(ValueError, match="side must be one of"):
+        pair.side("instruct")
+
+
+def test_strings_for_aligned_default_to_chat_style(tiny_gemma_dir):
+    with pytest.raises(ValueError, match="prompt_style='chat' but its tokenizer has no chat template"):
+        load_pair((str(tiny_gemma_dir), str(tiny_gemma_dir)), device="cpu")
+
+
+def test_mismatched_layers(tiny_gemma_dir):
+    a = _bridge(tiny.tiny_gemma3(), tiny_gemma_dir)
+    b = _bridge(tiny.tiny_gemma3(num_hidden_layers=3, layer_types=["sliding_attention"] * 2 + ["full_attention"]), tiny_gemma_dir)
+    with pytest.raises(ValueError, match=r"ModelPair: n_layers differs \(base 2, aligned 3\)"):
+        ModelPair(a, b)
+
+
+def test_mismatched_width(tiny_gemma_dir):
+    a = _bridge(tiny.tiny_gemma3(), tiny_gemma_dir)
+    b = _bridge(tiny.tiny_gemma3(hidden_size=32), tiny_gemma_dir)
+    with pytest.raises(ValueError, match=r"ModelPair: d_model differs \(base 64, aligned 32\)"):
+        ModelPair(a, b)
+
+
+def test_mismatched_architecture(tiny_gemma_dir, tiny_llama_dir):
+    a = load_model(str(tiny_gemma_dir), device="cpu")
+    b = load_model(str(tiny_llama_dir), device="cpu")
+    with pytest.raises(ValueError, match=r"ModelPair: architectures differ \(base Gemma3ForCausalLM, aligned LlamaForCausalLM\)"):
+        ModelPair(a, b)
+
+
+def test_mismatched_vocab(tiny_gemma_dir):
+    a = _bridge(tiny.tiny_gemma3(), tiny_gemma_dir)
+    b = _bridge(tiny.tiny_gemma3(), tiny_gemma_dir)
+    b.tokenizer.add_tokens(["<extra_token>"])
+    n = len(tiny.TOKENS)
+    with pytest.raises(ValueError, match=rf"ModelPair: tokenizers differ \(base vocab {n}, aligned vocab {n + 1}\)"):
+        ModelPair(a, b)
+
+
+def test_lora_adapter_is_merged(tiny_gemma_dir, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from interp.models import load_hf
+
+    base, tok = load_hf(str(tiny_gemma_dir), device="cpu")
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(base, cfg)
+    peft_model.save_pretrained(tmp_path / "adapter")
+    merged = load_model(ModelSpec(str(tiny_gemma_dir), adapter=str(tmp_path / "adapter")), device="cpu")
+    plain = load_model(str(tiny_gemma_dir), device="cpu")
+    fresh, _ = load_hf(str(tiny_gemma_dir), device="cpu")
+    reference = PeftModel.from_pretrained(fresh, tmp_path / "adapter").eval()
+    ids = tok(["hello world", "a fox"], return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        ours = merged(ids.input_ids, attention_mask=ids.attention_mask)
+        theirs = reference(**ids).logits
+        unchanged = plain(ids.input_ids, attention_mask=ids.attention_mask)
+    assert (ours - theirs).abs().max().item() <= 1e-4
+    assert (ours - unchanged).abs().max().item() > 1e-3  # the adapter really changes the model
+
+
+def test_registry():
+    frame = list_pairs()
+    assert {"default", "gemma-3-270m", "qwen2.5-0.5b", "llama-3.2-1b", "gemma-2-2b"} <= set(frame["name"])
+    default = get_pair_spec("default")
+    assert not default.needs_internet and default.aligned.prompt_style == "chat"
+    with pytest.raises(KeyError, match="no registered pair 'nope'; known pairs: default"):
+        get_pair_spec("nope")
+    with pytest.raises(ValueError, match="exactly two specs"):
+        load_pair(["a", "b", "c"])
