@@ -1,0 +1,137 @@
+"""Batched generation (greedy or sampled) for plain or chat prompts, with a progress bar.
+
+Prompts are sorted by length and left-padded, so a batch wastes little on padding; the results come
+back in the input order. Sampling is seeded per batch, so the same call gives the same samples.
+
+Example:
+    >>> from interp.behavior import generate
+    >>> generate(model, ["The chemical symbol for gold is"], max_new_tokens=3)   # doctest: +SKIP
+    [' Au.\\n']
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformer_lens.model_bridge import TransformerBridge
+
+from interp.prompts import encode
+
+__all__ = ["generate"]
+
+
+def _hf(model: Any) -> tuple[Any, Any]:
+    if isinstance(model, TransformerBridge):
+        return model.original_model, model.tokenizer
+    raise TypeError(f"generate needs a TransformerBridge (from interp.load_model), got {type(model).__name__}")
+
+
+def generate(
+    model: TransformerBridge,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 8,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    num_samples: int = 1,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: bool | str = False,
+    prefixes: Sequence[str] | None = None,
+    stop_at_newline: bool = False,
+) -> list[str] | list[list[str]]:
+    """Continue each formatted prompt; returns the new text only.
+
+    Args:
+        model: a bridge from :func:`interp.load_model`.
+        prompts: formatted prompts (see :func:`interp.format_prompt`); chat prompts carry their BOS.
+        max_new_tokens: tokens to generate per prompt.
+        do_sample: sample at ``temperature`` instead of greedy decoding.
+        num_samples: samples per prompt (``do_sample=True``); then a list of lists is returned.
+        batch_size: prompts per forward pass.
+        seed: fixes the samples.
+        progress: show a progress bar (a string is used as its label).
+        prefixes: per prompt, a leading part it shares with other prompts (e.g. the few-shot
+            exemplars). Prompts with the same prefix are batched together and the prefix's keys
+            and values are computed once per batch instead of once per prompt. The prefix and the
+            rest are tokenized separately (choose a prefix that ends at a token boundary, such as
+            a newline).
+        stop_at_newline: also stop a sequence at a newline token (short answers).
+    """
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if num_samples > 1 and not do_sample:
+        raise ValueError("num_samples > 1 needs do_sample=True (greedy decoding gives one answer)")
+    hf, tok = _hf(model)
+    if prefixes is not None:
+        if len(prefixes) != len(prompts):
+            raise ValueError(f"prefixes has {len(prefixes)} entries for {len(prompts)} prompts; pass one per prompt")
+        for i, (prefix, prompt) in enumerate(zip(prefixes, prompts)):
+            if not prompt.startswith(prefix) or len(prefix) == len(prompt):
+                raise ValueError(f"prompt {i} does not start with its prefix followed by more text")
+    groups: dict[str, list[int]] = {}
+    for i in sorted(range(len(prompts)), key=lambda i: len(prompts[i])):
+        groups.setdefault(prefixes[i] if prefixes is not None else "", []).append(i)
+    chunks = [idx[s: s + batch_size] for idx in groups.values() for s in range(0, len(idx), batch_size)]
+    out: list[list[str]] = [[] for _ in prompts]
+    eos = [tok.eos_token_id] if tok.eos_token_id is not None else []
+    if stop_at_newline:
+        for nl in ("\n", "\n\n"):
+            ids = tok(nl, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1:
+                eos.append(ids[0])
+    device = next(hf.parameters()).device
+    label = progress if isinstance(progress, str) else "generate"
+    bar = tqdm(total=len(prompts), desc=label, unit="prompt", disable=not progress)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    with torch.inference_mode():
+        for c, idx in enumerate(chunks):
+            prefix = prefixes[idx[0]] if prefixes is not None else ""
+            input_ids, mask, cache = _inputs(hf, tok, prefix, [prompts[i] for i in idx], num_samples, device)
+            if do_sample:
+                torch.manual_seed(seed + c)
+            gen = hf.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                past_key_values=cache,
+                eos_token_id=eos or None,
+                max_new_tokens=max_new_tokens,
+                do_sample=do_sample,
+                temperature=temperature if do_sample else None,
+                top_p=None,
+                top_k=None,
+                num_return_sequences=num_samples,
+                pad_token_id=pad,
+            )
+            new = gen[:, input_ids.shape[1]:]
+            texts = tok.batch_decode(new, skip_special_tokens=True)
+            for j, i in enumerate(idx):
+                out[i] = texts[j * num_samples: (j + 1) * num_samples]
+            bar.update(len(idx))
+    bar.close()
+    return [o[0] for o in out] if num_samples == 1 else out
+
+
+def _inputs(hf: Any, tok: Any, prefix: str, prompts: list[str], num_samples: int, device: torch.device):
+    """Left-padded ids and mask; with a prefix, its KV cache (expanded to the batch) too.
+
+    With a prefix the padding sits between the prefix and each prompt's own tokens; the mask hides
+    it and the position ids (from the mask) run on from the prefix without a gap."""
+    if not prefix:
+        batch = encode(tok, prompts).to(device)
+        return batch.input_ids, batch.attention_mask, None
+    head = encode(tok, [prefix]).input_ids.to(device)
+    tails = [tok(p[len(prefix):], add_special_tokens=False)["input_ids"] for p in prompts]
+    width = max(len(t) for t in tails)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    ids = torch.full((len(prompts), head.shape[1] + width), pad, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    ids[:, : head.shape[1]] = head
+    mask[:, : head.shape[1]] = 1
+    for i, t in enumerate(tails):
+        ids[i, ids.shape[1] - len(t):] = torch.tensor(t, device=device)
+        mask[i, ids.shape[1] - len(t):] = 1
+    cache = hf(head, use_cache=True, logits_to_keep=1).past_key_values
+    cache.batch_repeat_interleave(len(prompts) * num_samples)
+    return ids, mask, cache
