@@ -1,0 +1,9 @@
+"""The project's alignment recipe: SFT with LoRA in Gemma's chat format (``interp align``)."""
+
+from interp.align.config import IDK, REFUSAL, AlignConfig
+from interp.align.mixture import build_mixture
+from interp.align.recipe import RecipeResult, behavior_table, run_recipe
+from interp.align.train import response_loss, sft_lora
+
+__all__ = ["IDK", "REFUSAL", "AlignConfig", "RecipeResult", "behavior_table", "build_mixture", "response_loss",
+           "run_recipe", "sft_lora"]
