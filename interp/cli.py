@@ -56,6 +56,32 @@ def demo(
 
 
 @app.command()
+def align(
+    name: Annotated[str, typer.Option(help="Adapter name: written to data/aligned/<name>/.")] = "default",
+    base: Annotated[str, typer.Option(help="Model spec to align (packaged name, hub id, folder, .gguf).")] = "gemma-3-270m",
+    seed: Annotated[int, typer.Option(help="Seed for facts, splits, exemplars, shuffling and LoRA init.")] = 0,
+    n_cities: Annotated[int, typer.Option(min=1, help="Cities in the fact table (population-stratified).")] = 600,
+    epochs: Annotated[int, typer.Option(min=1, help="SFT epochs over the mixture.")] = 2,
+    lr: Annotated[float, typer.Option(min=1e-6, max=0.5, help="AdamW learning rate for the LoRA weights.")] = 1e-3,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 8,
+    n_prompts: Annotated[int, typer.Option(min=1, help="Few-shot prompts per question when grading knowledge.")] = 3,
+    k_samples: Annotated[int, typer.Option(min=1, help="Samples per prompt (T=0.5) for never-greedy-correct facts.")] = 2,
+    out_root: Annotated[
+        Optional[str], typer.Option(help="Folder for adapters (default: the repository's data/aligned).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="'cpu' or 'cuda'.")] = "cpu",
+) -> None:
+    """Align the base with the project's recipe (grade knowledge, SFT a LoRA adapter, evaluate)."""
+    from interp.align import AlignConfig, run_recipe
+
+    cfg = AlignConfig(name=name, base=base, seed=seed, n_cities=n_cities, epochs=epochs, lr=lr, lora_r=lora_r,
+                      lora_alpha=2 * lora_r, n_prompts=n_prompts, k_samples=k_samples)
+    result = run_recipe(cfg, out_root=out_root, device=device)
+    typer.echo(f"adapter written to {result.out_dir} in {result.record['timings']['total_s']:.0f} s")
+    typer.echo(result.behavior.to_string(index=False))
+
+
+@app.command()
 def pairs() -> None:
     """List the registered base / aligned pairs."""
     from interp.models import list_pairs

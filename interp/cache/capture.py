@@ -1,0 +1,125 @@
+"""Capture chosen hooks at chosen positions in one forward pass that stops as early as it can.
+
+Only the requested hooks fire into Python, each keeps only the marked positions (``[batch, d]``
+instead of ``[batch, pos, d]``), and the pass is aborted right after the deepest requested hook has
+fired, so later blocks and the unembedding are never computed.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+from transformer_lens.model_bridge import TransformerBridge
+from transformer_lens.model_bridge.exceptions import StopAtLayerException
+
+from interp import hooks as hk
+from interp.cache.fastpath import FAST_HOOKS, decoder_layers, layer_input, layer_output, unwrapped
+from interp.prompts import PromptBatch
+
+__all__ = ["capture", "POSITIONS", "hook_order"]
+
+#: Positions :func:`capture` can read: the marked ones, or ``"all"`` real (non-padding) tokens.
+POSITIONS: tuple[str, ...] = ("last", "span_last", "answer_first", "answer_last", "all")
+
+# Within one block the hooks fire in this order.
+_ORDER = {"resid_pre": 0, "attn_out": 1, "resid_mid": 2, "mlp_out": 3, "resid_post": 4}
+
+
+def hook_order(kind: str, layer: int) -> tuple[int, int]:
+    """Sort key: the order in which hooks fire during a forward pass."""
+    return layer, _ORDER[kind]
+
+
+class _Done(StopAtLayerException):
+    """Raised by the deepest hook once it has been captured: the rest of the pass is skipped."""
+
+
+def capture(
+    model: TransformerBridge,
+    batch: PromptBatch,
+    sites: Sequence[tuple[str, int]],
+    positions: Sequence[str],
+    *,
+    fast: bool = True,
+) -> dict[tuple[str, int, str], Float[Tensor, "rows d_model"]]:
+    """Run ``model`` on ``batch`` and return ``{(hook kind, layer, position): [rows, d_model]}``.
+
+    ``rows`` is the batch size for marked positions, the number of real tokens for ``"all"``
+    (row-major over the batch; see :attr:`PromptBatch.attention_mask`).
+
+    When every site is ``resid_pre`` / ``resid_post`` (and ``fast``), the pass runs the bridge's
+    modules without their wrappers (:mod:`interp.cache.fastpath`); other hooks go through the
+    bridge's hook points. Both stop right after the deepest site.
+    """
+    for p in positions:
+        if p not in POSITIONS:
+            raise ValueError(f"unknown position {p!r}; expected one of {POSITIONS}")
+    sites = sorted(set(sites), key=lambda s: hook_order(*s))
+    if not sites:
+        raise ValueError("capture needs at least one (hook, layer) site")
+    for kind, layer in sites:
+        if layer >= model.cfg.n_layers:
+            raise ValueError(f"layer {layer} is out of range for a model with {model.cfg.n_layers} layers")
+    device = next(model.parameters()).device
+    batch = batch.to(device)
+    rows = torch.arange(len(batch), device=device)
+    index = {p: batch.position(p) for p in positions if p != "all"}
+    real = batch.attention_mask.bool()
+    out: dict[tuple[str, int, str], Tensor] = {}
+    deepest = sites[-1]
+
+    def make_hook(kind: str, layer: int):
+        def fn(act: Tensor, hook) -> Tensor:
+            for p in positions:
+                out[(kind, layer, p)] = act[real] if p == "all" else act[rows, index[p]]
+            if (kind, layer) == deepest:
+                raise _Done(act)
+            return act
+
+        return fn
+
+    if fast and all(kind in FAST_HOOKS for kind, _ in sites):
+        _capture_fast(model, batch, sites, make_hook)
+        return _checked(out, sites, positions)
+    fwd = [(hk.name(kind, layer), make_hook(kind, layer)) for kind, layer in sites]
+    with torch.inference_mode():
+        try:
+            model.run_with_hooks(batch.input_ids, attention_mask=batch.attention_mask, fwd_hooks=fwd, return_type=None)
+        except _Done:
+            pass
+    return _checked(out, sites, positions)
+
+
+def _checked(out: dict, sites: Sequence[tuple[str, int]], positions: Sequence[str]) -> dict:
+    missing = [s for s in sites if (s[0], s[1], positions[0]) not in out]
+    if missing:
+        raise RuntimeError(f"hooks did not fire: {missing}")
+    return out
+
+
+def _capture_fast(model: TransformerBridge, batch: PromptBatch, sites, make_hook) -> None:
+    """PyTorch hooks on the original decoder layers; position ids from the mask as the bridge does."""
+    position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
+    handles = []
+    with torch.inference_mode(), unwrapped(model) as hf:
+        body, layers = decoder_layers(hf, int(model.cfg.n_layers))
+        try:
+            for kind, layer in sites:
+                fn = make_hook(kind, layer)
+                if kind == "resid_pre":
+                    def pre(mod, args, kwargs, fn=fn):
+                        fn(layer_input(args, kwargs), None)
+
+                    handles.append(layers[layer].register_forward_pre_hook(pre, with_kwargs=True))
+                else:
+                    def post(mod, args, output, fn=fn):
+                        fn(layer_output(output), None)
+
+                    handles.append(layers[layer].register_forward_hook(post))
+            body(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=position_ids, use_cache=False)
+        except _Done:
+            pass
+        finally:
+            for h in handles:
+                h.remove()

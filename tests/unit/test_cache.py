@@ -1,0 +1,144 @@
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from interp import ModelSpec, encode, format_prompt, hooks, load_hf, load_pair
+from interp.cache import ActivationStore, cache_activations
+from interp.cache import run as cache_run
+from interp.data import arithmetic_statements
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_gemma_dir):
+    return load_pair((str(tiny_gemma_dir), ModelSpec(str(tiny_gemma_dir), chat_template="gemma", prompt_style="chat")),
+                     device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data():
+    ds = arithmetic_statements(40, digits=(1, 2, 3))
+    return ds
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted((folder / "shards").glob("*.safetensors"))}
+
+
+def test_values_equal_run_with_cache_and_hf_hidden_states(pair, data, tmp_path, tiny_gemma_dir):
+    store = cache_activations(pair, data, layers=[0, 1], hooks=["resid_pre", "resid_post", "mlp_out"],
+                              positions=["last", "span_last", "all"], batch_size=7, shard_size=16, out_dir=tmp_path / "c",
+                              progress=False)
+    assert store.complete and store.info()["examples"] == 40
+    hf, _ = load_hf(str(tiny_gemma_dir), device="cpu")
+    for side in ("base", "aligned"):
+        model, style = pair.side(side), pair.style(side)
+        texts = [format_prompt(t, style=style, tokenizer=model.tokenizer) for t in data["text"]]
+        batch = encode(model.tokenizer, texts, spans=data["subject"])  # one left-padded batch of all 40
+        names = [hooks.name(h, layer) for h in ("resid_pre", "resid_post", "mlp_out") for layer in (0, 1)]
+        with torch.inference_mode():
+            _, ref = model.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask, names_filter=names)
+            hs = hf(batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True).hidden_states
+        rows = torch.arange(40)
+        for pos in ("last", "span_last"):
+            for h in ("resid_pre", "resid_post", "mlp_out"):
+                for layer in (0, 1):
+                    got = store.get(side, layer, h, pos)
+                    want = ref[hooks.name(h, layer)][rows, batch.positions[pos]]
+                    assert (got - want).abs().max().item() <= 1e-4, (side, pos, h, layer)
+            # HF hidden_states[l + 1] is the residual after block l (the last one is normed, so layer 0 only).
+            assert (store.get(side, 0, "resid_post", pos) - hs[1][rows, batch.positions[pos]]).abs().max().item() <= 1e-4
+            assert (store.get(side, 0, "resid_pre", pos) - hs[0][rows, batch.positions[pos]]).abs().max().item() <= 1e-4
+        all_rows = store.get(side, 1, "resid_post", "all")
+        assert all_rows.shape[0] == int(batch.attention_mask.sum()) == len(store.token_examples(side))
+        assert (all_rows - ref[hooks.resid_post(1)][batch.attention_mask.bool()]).abs().max().item() <= 1e-4
+    frame = store.frame()
+    assert list(frame["label"]) == list(data["label"]) and list(frame["id"]) == list(data["id"])
+
+
+def test_resume_after_a_kill_gives_identical_bytes(pair, data, tmp_path, monkeypatch):
+    kwargs = dict(layers=[1], positions=["last"], batch_size=8, shard_size=8, progress=False)
+    cache_activations(pair, data, out_dir=tmp_path / "whole", **kwargs)
+    real_save, calls = cache_run.save_file, {"n": 0}
+
+    def dying_save(tensors, path):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # killed while writing the 4th shard
+        real_save(tensors, path)
+
+    monkeypatch.setattr(cache_run, "save_file", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        cache_activations(pair, data, out_dir=tmp_path / "resumed", **kwargs)
+    partial = ActivationStore.open(tmp_path / "resumed")
+    assert not partial.complete and len(partial.manifest["shards"]) == 3
+    monkeypatch.setattr(cache_run, "save_file", real_save)
+    resumed = cache_activations(pair, data, out_dir=tmp_path / "resumed", **kwargs)
+    assert resumed.complete
+    assert _digest(tmp_path / "resumed") == _digest(tmp_path / "whole")
+    assert not [p for p in (tmp_path / "resumed" / "shards").iterdir() if p.name.startswith(".")]
+
+
+def test_different_arguments_into_the_same_folder(pair, data, tmp_path):
+    cache_activations(pair, data, layers=[1], out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"holds a cache made with different arguments \(layers differ\)"):
+        cache_activations(pair, data, layers=[0], out_dir=tmp_path, progress=False)
+
+
+def test_bad_arguments(pair, data, tmp_path):
+    with pytest.raises(ValueError, match="unknown position 'first'"):
+        cache_activations(pair, data, layers=[0], positions=["first"], out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="layer 5 is out of range for a model with 2 layers"):
+        cache_activations(pair, data, layers=[5], out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="need 'subject' / 'answer' columns"):
+        cache_activations(pair, ["a b"], layers=[0], positions=["span_last"], out_dir=tmp_path, progress=False)
+    with pytest.raises(FileNotFoundError, match="holds no manifest.json"):
+        ActivationStore.open(tmp_path / "nothing")
+
+
+def test_store_reads_are_memory_mapped(pair, data, tmp_path):
+    store = cache_activations(pair, data, layers=[0], batch_size=8, shard_size=100, out_dir=tmp_path, progress=False)
+    x = store.get("base", 0)
+    assert x.shape == (40, pair.d_model)
+    assert not x.is_contiguous() or x.untyped_storage().nbytes() >= x.numel() * 4  # a view on the mmap
+    with pytest.raises(KeyError, match="layer 3 is not in this store"):
+        store.get("base", 3)
+
+
+def _run_worker(tiny_gemma_dir, out, n, shard, extra_env=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    args = [str(tiny_gemma_dir), str(out), str(n), str(shard), "resid_pre,resid_mid,resid_post,attn_out,mlp_out",
+            "last,span_last,answer_first,answer_last"]
+    res = subprocess.run([sys.executable, str(ROOT / "tests" / "cache_worker.py"), *args], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return int(res.stdout.split("PEAK_RSS_KB")[1].split()[0]) * 1024
+
+
+def test_peak_memory_is_bounded_by_the_shard_not_the_dataset(tiny_gemma_dir, tmp_path):
+    small = _run_worker(tiny_gemma_dir, tmp_path / "small", 200, 100)
+    large = _run_worker(tiny_gemma_dir, tmp_path / "large", 4000, 100)
+    # One example: 5 hooks x 2 layers x 4 positions x 64 floats x 4 bytes, for 2 sides.
+    per_example = 5 * 2 * 4 * 64 * 4 * 2
+    shard = 100 * per_example
+    growth = large - small
+    assert growth <= shard + 8 * 2**20, (growth, shard)
+    assert 3800 * per_example > shard + 8 * 2**20  # had the run kept everything, this test would fail
+
+
+def test_torchrun_two_processes_match_one(tiny_gemma_dir, tmp_path):
+    _run_worker(tiny_gemma_dir, tmp_path / "one", 60, 16)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [str(tiny_gemma_dir), str(tmp_path / "two"), "60", "16", "resid_pre,resid_mid,resid_post,attn_out,mlp_out",
+            "last,span_last,answer_first,answer_last"]
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+                          str(ROOT / "tests" / "cache_worker.py"), *args], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert ActivationStore.open(tmp_path / "two").complete
+    assert _digest(tmp_path / "two") == _digest(tmp_path / "one")
