@@ -125,6 +125,7 @@ def run_recipe(
     tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.name}.partial-", dir=out_root))
     try:
         peft_model.save_pretrained(tmp)
+        (tmp / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
         adapter_cfg = json.loads((tmp / "adapter_config.json").read_text())
         adapter_cfg["base_model_name_or_path"] = cfg.base
         (tmp / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2))

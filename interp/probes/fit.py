@@ -1,0 +1,219 @@
+"""Probe fitting for all layers at once.
+
+Activations come as one tensor ``[layers, n, d]``; every fitter returns per-layer directions
+``[layers, d]`` (or ``[layers, d, k]``) and biases, in the raw activation space.
+
+- :func:`fit_logistic`: L2-regularised logistic regression (sklearn's objective,
+  ``0.5 * ||w||^2 + C * sum(log-loss)``), all layers in one L-BFGS optimisation on standardised
+  features (the residual stream of many models has entries of 1e3-1e4, far from unit scale).
+- :func:`fit_mass_mean`: difference of class means; optionally ``Sigma^-1 (mu1 - mu0)`` with the
+  pooled within-class covariance (shrunk), as in the geometry-of-truth work.
+- :func:`fit_multiclass`: softmax regression over ``k`` classes (which of K candidate answers).
+- :func:`fit_ccs`: Contrast-Consistent Search on contrast pairs (unsupervised; best of restarts).
+"""
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+__all__ = ["Standardizer", "fit_logistic", "fit_mass_mean", "fit_multiclass", "fit_ccs"]
+
+
+class Standardizer:
+    """Per-layer mean / std of training activations (std floored to avoid division by zero)."""
+
+    def __init__(self, X: Float[Tensor, "layers n d"]):
+        self.mean = X.mean(dim=1, keepdim=True)
+        self.std = X.std(dim=1, keepdim=True).clamp_min(1e-6 * X.abs().amax().clamp_min(1.0))
+
+    def __call__(self, X: Float[Tensor, "layers n d"]) -> Float[Tensor, "layers n d"]:
+        return (X - self.mean) / self.std
+
+    def to_raw(self, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        """Turn ``w.z + b`` on standardised ``z`` into ``w'.x + b'`` on raw ``x``."""
+        std, mean = self.std.squeeze(1), self.mean.squeeze(1)
+        if w.ndim == 3:  # [L, d, k]
+            w_raw = w / std.unsqueeze(-1)
+            return w_raw, b - torch.einsum("ld,ldk->lk", mean, w_raw)
+        w_raw = w / std
+        return w_raw, b - (mean * w_raw).sum(-1)
+
+
+def _lbfgs(params: list[Tensor], closure, max_iter: int) -> None:
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-6, tolerance_change=1e-9)
+    opt.step(closure)
+
+
+def fit_logistic(
+    X: Float[Tensor, "layers n d"], y: Int[Tensor, " n"], *, C: float = 1.0, max_iter: int = 200, solver: str = "auto"
+) -> tuple[Float[Tensor, "layers d"], Float[Tensor, " layers"]]:
+    """Binary logistic regression per layer, all layers at once. Returns raw-space ``(w, b)``;
+    predict with ``X @ w + b > 0``.
+
+    ``solver``: ``"lbfgs"`` (one L-BFGS run over all layers; cheap per step, the CPU default),
+    ``"newton"`` (batched Newton steps with one ``[layers, d+1, d+1]`` Hessian solve each; a
+    handful of large matrix products, the GPU default), or ``"auto"``. Both minimise the same
+    convex objective, so they reach the same probe."""
+    if solver not in ("auto", "lbfgs", "newton"):
+        raise ValueError(f"solver must be 'auto', 'lbfgs' or 'newton', got {solver!r}")
+    if solver == "auto":
+        solver = "newton" if X.device.type == "cuda" else "lbfgs"
+    if C <= 0:
+        raise ValueError(f"C must be > 0, got {C}")
+    labels = set(y.unique().tolist())
+    if not labels <= {0, 1} or len(labels) < 2:
+        raise ValueError(f"fit_logistic needs labels 0 and 1 (both present), got {sorted(labels)}")
+    X = X.float()
+    scaler = Standardizer(X)
+    Z = scaler(X)
+    if solver == "newton":
+        w, b = _newton_logistic(Z, y.to(Z.device).float(), C, max_iter=min(max_iter, 30))
+        return scaler.to_raw(w, b)
+    L, n, d = Z.shape
+    w = torch.zeros(L, d, device=Z.device, requires_grad=True)
+    b = torch.zeros(L, device=Z.device, requires_grad=True)
+    target = y.float().to(Z.device).expand(L, n)
+
+    def closure():
+        w.grad = b.grad = None
+        with torch.enable_grad():
+            logits = torch.einsum("lnd,ld->ln", Z, w) + b[:, None]
+            loss = C * torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="sum") + 0.5 * (w * w).sum()
+            loss.backward()
+        return loss
+
+    with torch.inference_mode(False), torch.enable_grad():
+        _lbfgs([w, b], closure, max_iter)
+    return scaler.to_raw(w.detach(), b.detach())
+
+
+def _newton_logistic(Z: Tensor, y: Tensor, C: float, max_iter: int, tol: float = 1e-6) -> tuple[Tensor, Tensor]:
+    """Newton's method on ``C * sum(log-loss) + 0.5 * ||w||^2`` (bias unpenalised), per layer,
+    with step halving where a full step would raise a layer's loss."""
+    L, n, d = Z.shape
+    Zt = torch.cat([Z, torch.ones(L, n, 1, device=Z.device)], dim=-1)  # [L, n, d+1]
+    reg = torch.ones(d + 1, device=Z.device)
+    reg[-1] = 0.0
+    theta = torch.zeros(L, d + 1, device=Z.device)
+
+    def loss(th: Tensor) -> Tensor:
+        logits = torch.einsum("lnd,ld->ln", Zt, th)
+        return C * torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y.expand(L, n), reduction="none").sum(-1) + 0.5 * (reg * th * th).sum(-1)
+
+    current = loss(theta)
+    for _ in range(max_iter):
+        p = torch.sigmoid(torch.einsum("lnd,ld->ln", Zt, theta))
+        grad = C * torch.bmm((p - y).unsqueeze(1), Zt).squeeze(1) + reg * theta
+        H = C * torch.bmm(Zt.transpose(1, 2) * (p * (1 - p)).unsqueeze(1), Zt)
+        H.diagonal(dim1=1, dim2=2).add_(reg + 1e-6)
+        chol, info = torch.linalg.cholesky_ex(H)
+        if bool(info.any()):
+            step = torch.linalg.solve(H, grad.unsqueeze(-1)).squeeze(-1)
+        else:
+            step = torch.cholesky_solve(grad.unsqueeze(-1), chol).squeeze(-1)
+        scale = torch.ones(L, 1, device=Z.device)
+        for _ in range(8):  # per-layer backtracking
+            trial = loss(theta - scale * step)
+            worse = trial > current + 1e-7 * current.abs()
+            if not worse.any():
+                break
+            scale = torch.where(worse[:, None], scale / 2, scale)
+        theta = theta - scale * step
+        current = loss(theta)
+        if (scale * step).abs().max() < tol:
+            break
+    return theta[:, :-1], theta[:, -1]
+
+
+def fit_mass_mean(
+    X: Float[Tensor, "layers n d"], y: Int[Tensor, " n"], *, covariance: bool = False, shrinkage: float = 0.1
+) -> tuple[Float[Tensor, "layers d"], Float[Tensor, " layers"]]:
+    """Difference of class means (``covariance=True``: ``Sigma^-1 (mu1 - mu0)`` with the pooled
+    within-class covariance shrunk towards its diagonal). The bias puts the threshold halfway
+    between the class means' projections."""
+    X = X.float()
+    yb = y.bool().to(X.device)
+    mu1, mu0 = X[:, yb].mean(1), X[:, ~yb].mean(1)
+    w = mu1 - mu0
+    if covariance:
+        centred = torch.cat([X[:, yb] - mu1[:, None], X[:, ~yb] - mu0[:, None]], dim=1)
+        cov = centred.transpose(1, 2) @ centred / max(1, centred.shape[1] - 2)
+        diag = torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))
+        cov = (1 - shrinkage) * cov + shrinkage * diag + 1e-6 * torch.eye(cov.shape[-1], device=X.device)
+        w = torch.linalg.solve(cov, w.unsqueeze(-1)).squeeze(-1)
+    b = -0.5 * ((mu1 + mu0) * w).sum(-1)
+    return w, b
+
+
+def fit_multiclass(
+    X: Float[Tensor, "layers n d"], y: Int[Tensor, " n"], n_classes: int, *, C: float = 1.0, max_iter: int = 200
+) -> tuple[Float[Tensor, "layers d k"], Float[Tensor, "layers k"]]:
+    """Softmax regression over ``n_classes`` per layer, one L-BFGS run. Predict with
+    ``argmax(X @ W + b)``."""
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must be in [0, {n_classes}), got [{int(y.min())}, {int(y.max())}]")
+    X = X.float()
+    scaler = Standardizer(X)
+    Z = scaler(X)
+    L, n, d = Z.shape
+    W = torch.zeros(L, d, n_classes, device=Z.device, requires_grad=True)
+    b = torch.zeros(L, n_classes, device=Z.device, requires_grad=True)
+    target = y.to(Z.device).repeat(L)
+
+    def closure():
+        W.grad = b.grad = None
+        with torch.enable_grad():
+            logits = torch.einsum("lnd,ldk->lnk", Z, W) + b[:, None]
+            loss = C * torch.nn.functional.cross_entropy(logits.reshape(L * n, -1), target, reduction="sum") + 0.5 * (W * W).sum()
+            loss.backward()
+        return loss
+
+    with torch.inference_mode(False), torch.enable_grad():
+        _lbfgs([W, b], closure, max_iter)
+    return scaler.to_raw(W.detach(), b.detach())
+
+
+def fit_ccs(
+    X_pos: Float[Tensor, "layers n d"], X_neg: Float[Tensor, "layers n d"], *, restarts: int = 5, steps: int = 500,
+    lr: float = 1e-2, seed: int = 0,
+) -> tuple[Float[Tensor, "layers d"], Float[Tensor, " layers"]]:
+    """CCS (Burns et al. 2022) on contrast pairs, per layer, keeping the restart with the lowest loss.
+    Each side is normalised by its own mean and scale first; the returned direction acts on
+    ``normalise(x_pos) - normalise(x_neg)`` through :func:`ccs_scores`."""
+    gen = torch.Generator().manual_seed(seed)
+    P, N = _ccs_norm(X_pos.float()), _ccs_norm(X_neg.float())
+    L, n, d = P.shape
+    best_w = torch.zeros(L, d)
+    best_b = torch.zeros(L)
+    best_loss = torch.full((L,), float("inf"))
+    for _ in range(restarts):
+        w = (torch.randn(L, d, generator=gen) / d**0.5).to(P.device).requires_grad_(True)
+        b = torch.zeros(L, device=P.device, requires_grad=True)
+        opt = torch.optim.Adam([w, b], lr=lr)
+        with torch.inference_mode(False), torch.enable_grad():
+            for _ in range(steps):
+                p1 = torch.sigmoid(torch.einsum("lnd,ld->ln", P, w) + b[:, None])
+                p0 = torch.sigmoid(torch.einsum("lnd,ld->ln", N, w) + b[:, None])
+                per_layer = ((p1 - (1 - p0)) ** 2).mean(1) + (torch.minimum(p1, p0) ** 2).mean(1)
+                opt.zero_grad()
+                per_layer.sum().backward()
+                opt.step()
+        better = per_layer.detach().cpu() < best_loss
+        best_loss = torch.where(better, per_layer.detach().cpu(), best_loss)
+        best_w[better], best_b[better] = w.detach().cpu()[better], b.detach().cpu()[better]
+    return best_w.to(P.device), best_b.to(P.device)
+
+
+def _ccs_norm(X: Tensor) -> Tensor:
+    X = X - X.mean(1, keepdim=True)
+    return X / X.norm(dim=-1).mean(1, keepdim=True)[..., None].clamp_min(1e-6)
+
+
+def ccs_scores(w: Tensor, b: Tensor, X_pos: Tensor, X_neg: Tensor) -> Tensor:
+    """``[layers, n]`` CCS truth scores: mean of p(x+) and 1 - p(x-)."""
+    P, N = _ccs_norm(X_pos.float()), _ccs_norm(X_neg.float())
+    p1 = torch.sigmoid(torch.einsum("lnd,ld->ln", P, w) + b[:, None])
+    p0 = torch.sigmoid(torch.einsum("lnd,ld->ln", N, w) + b[:, None])
+    return 0.5 * (p1 + 1 - p0)
