@@ -22,9 +22,14 @@ __all__ = ["Standardizer", "fit_logistic", "fit_mass_mean", "fit_multiclass", "f
 class Standardizer:
     """Per-layer mean / std of training activations (std floored to avoid division by zero)."""
 
-    def __init__(self, X: Float[Tensor, "layers n d"]):
-        self.mean = X.mean(dim=1, keepdim=True)
-        self.std = X.std(dim=1, keepdim=True).clamp_min(1e-6 * X.abs().amax().clamp_min(1.0))
+    def __init__(self, X: Float[Tensor, "layers n d"], Xt: Float[Tensor, "layers d n"] | None = None):
+        if Xt is not None:  # two passes over the contiguous axis of the transposed copy, layer by layer
+            mean = Xt.mean(-1)
+            var = torch.stack([((Xt[i] - mean[i, :, None]) ** 2).sum(-1) for i in range(Xt.shape[0])])
+            var, self.mean = (var / max(1, Xt.shape[-1] - 1)).unsqueeze(1), mean.unsqueeze(1)
+        else:
+            var, self.mean = torch.var_mean(X, dim=1, keepdim=True)
+        self.std = var.sqrt().clamp_min(1e-6 * self.mean.abs().amax().clamp_min(1.0))
 
     def __call__(self, X: Float[Tensor, "layers n d"]) -> Float[Tensor, "layers n d"]:
         return (X - self.mean) / self.std
@@ -39,10 +44,13 @@ class Standardizer:
         return w_raw, b - (mean * w_raw).sum(-1)
 
 
-def _lbfgs(params: list[Tensor], closure, max_iter: int) -> None:
+def _lbfgs(params: list[Tensor], closure, max_iter: int, scale: float) -> int:
+    """L-BFGS with scikit-learn's stopping rule: the largest gradient entry of the *mean* loss
+    below 1e-4 (``scale`` = the number of rows the loss sums over). Returns the iterations run."""
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-6, tolerance_change=1e-9)
+                            tolerance_grad=1e-4 * scale, tolerance_change=1e-12 * scale)
     opt.step(closure)
+    return int(opt.state[opt._params[0]].get("n_iter", 0))
 
 
 def fit_logistic(
@@ -65,32 +73,113 @@ def fit_logistic(
     if not labels <= {0, 1} or len(labels) < 2:
         raise ValueError(f"fit_logistic needs labels 0 and 1 (both present), got {sorted(labels)}")
     X = X.float()
-    scaler = Standardizer(X)
-    Z = scaler(X)
     if solver == "newton":
-        w, b = _newton_logistic(Z, y.to(Z.device).float(), C, max_iter=min(max_iter, 30))
-        return scaler.to_raw(w, b)
-    L, n, d = Z.shape
-    w = torch.zeros(L, d, device=Z.device, requires_grad=True)
-    b = torch.zeros(L, device=Z.device, requires_grad=True)
-    target = y.float().to(Z.device).expand(L, n)
-
-    def closure():
-        w.grad = b.grad = None
-        with torch.enable_grad():
-            logits = torch.einsum("lnd,ld->ln", Z, w) + b[:, None]
-            loss = C * torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="sum") + 0.5 * (w * w).sum()
-            loss.backward()
-        return loss
-
-    with torch.inference_mode(False), torch.enable_grad():
-        _lbfgs([w, b], closure, max_iter)
-    return scaler.to_raw(w.detach(), b.detach())
+        scaler = Standardizer(X)
+        w, b = _newton_logistic(scaler(X), y.to(X.device).float(), C, max_iter=min(max_iter, 30))
+    else:
+        Xt = X.transpose(1, 2).contiguous()  # [L, d, n]: the forward product streams it fastest
+        scaler = Standardizer(X, Xt)
+        w, b = _lbfgs_logistic(X, Xt, scaler, y.to(X.device).float(), C, max_iter=max_iter)
+    return scaler.to_raw(w, b)
 
 
-def _newton_logistic(Z: Tensor, y: Tensor, C: float, max_iter: int, tol: float = 1e-6) -> tuple[Tensor, Tensor]:
+def _lbfgs_logistic(
+    X: Tensor, Xt: Tensor, scaler: Standardizer, y: Tensor, C: float, max_iter: int, history: int = 10
+) -> tuple[Tensor, Tensor]:
+    """L-BFGS with a separate curvature history and Armijo line search per layer, all layers
+    advancing together (one pass over the data per evaluation, for every layer). Works on the
+    standardised problem without materialising it (the scaling is folded into the products).
+    Stops a layer with scikit-learn's rule: largest gradient entry of the mean loss below 1e-4."""
+    L, n, d = X.shape
+    mean, inv_std = scaler.mean.squeeze(1), 1.0 / scaler.std.squeeze(1)  # [L, d]
+    yb = y.expand(L, n)
+
+    def f_and_g(theta: Tensor, rows: list[int]) -> tuple[Tensor, Tensor]:
+        """Loss and gradient of the layers in ``rows`` (converged layers cost nothing)."""
+        idx = torch.tensor(rows, device=X.device)
+        th, mu, inv = theta[idx], mean[idx], inv_std[idx]
+        w, b = th[:, :d], th[:, d]
+        v = w * inv  # w . (x - mean) / std  =  v . x - v . mean
+        if len(rows) == L:
+            prod = torch.bmm(v.unsqueeze(1), Xt).squeeze(1)
+        else:
+            prod = torch.cat([v[i : i + 1] @ Xt[layer] for i, layer in enumerate(rows)])
+        logits = prod + (b - (v * mu).sum(-1))[:, None]
+        target = yb[: len(rows)]
+        loss = C * torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+        loss = loss + 0.5 * (w * w).sum(-1)
+        r = C * (torch.sigmoid(logits) - target)
+        rsum = r.sum(-1, keepdim=True)
+        if len(rows) == L:
+            back = torch.bmm(r.unsqueeze(1), X).squeeze(1)
+        else:
+            back = torch.cat([r[i : i + 1] @ X[layer] for i, layer in enumerate(rows)])
+        gw = (back - mu * rsum) * inv + w
+        return loss, torch.cat([gw, rsum], dim=-1)
+
+    theta = torch.zeros(L, d + 1, device=X.device)
+    f, g = f_and_g(theta, list(range(L)))
+    gtol = 1e-4 * C * n
+    S: list[Tensor] = []
+    Y: list[Tensor] = []
+    R: list[Tensor] = []
+    evals = 0
+    for it in range(max_iter):
+        active = g.abs().amax(-1) > gtol
+        if not bool(active.any()):
+            break
+        q = g.clone()
+        alphas = []
+        for s_i, y_i, r_i in zip(reversed(S), reversed(Y), reversed(R)):
+            a = r_i * (s_i * q).sum(-1)
+            q -= a[:, None] * y_i
+            alphas.append(a)
+        if S:
+            sy, yy = (S[-1] * Y[-1]).sum(-1), (Y[-1] * Y[-1]).sum(-1)
+            gamma = torch.where(sy > 0, sy / yy.clamp_min(1e-30), torch.ones_like(sy))
+        else:
+            gamma = 1.0 / g.abs().sum(-1).clamp_min(1e-30) * 10
+        direction = gamma[:, None] * q
+        for (s_i, y_i, r_i), a in zip(zip(S, Y, R), reversed(alphas)):
+            bcoef = r_i * (y_i * direction).sum(-1)
+            direction += s_i * (a - bcoef)[:, None]
+        direction = -direction * active[:, None]
+        slope = (g * direction).sum(-1)
+        bad = slope >= 0  # not a descent direction: fall back to steepest descent
+        if bool(bad.any()):
+            direction = torch.where(bad[:, None], -g * active[:, None], direction)
+            slope = (g * direction).sum(-1)
+        t = torch.ones(L, device=X.device)
+        f_new, g_new = f.clone(), g.clone()
+        pending = active.clone()
+        for _ in range(30):
+            rows = pending.nonzero().squeeze(-1).tolist()
+            if not rows:
+                break
+            fr, gr = f_and_g(theta + t[:, None] * direction, rows)
+            evals += len(rows) / L
+            f_new[rows], g_new[rows] = fr, gr
+            ok = f_new <= f + 1e-4 * t * slope
+            pending = pending & ~ok
+            t = torch.where(pending, t * 0.5, t)
+        step = t[:, None] * direction
+        yv = g_new - g
+        sy = (step * yv).sum(-1)
+        S.append(step)
+        Y.append(yv)
+        R.append(torch.where(sy > 1e-10, 1.0 / sy.clamp_min(1e-10), torch.zeros_like(sy)))
+        if len(S) > history:
+            S.pop(0), Y.pop(0), R.pop(0)
+        theta, f, g = theta + step, f_new, g_new
+    _lbfgs_logistic.last_run = {"iterations": it, "full_passes": round(evals, 2)}
+    return theta[:, :d], theta[:, d]
+
+
+def _newton_logistic(Z: Tensor, y: Tensor, C: float, max_iter: int, tol: float = 1e-5) -> tuple[Tensor, Tensor]:
     """Newton's method on ``C * sum(log-loss) + 0.5 * ||w||^2`` (bias unpenalised), per layer,
-    with step halving where a full step would raise a layer's loss."""
+    with step halving where a full step would raise a layer's loss. Stops when the largest step
+    is below ``tol`` relative to the largest weight. The Hessian may use TF32 on a GPU: it only
+    steers the step; the gradient, and so the optimum, stays fp32."""
     L, n, d = Z.shape
     Zt = torch.cat([Z, torch.ones(L, n, 1, device=Z.device)], dim=-1)  # [L, n, d+1]
     reg = torch.ones(d + 1, device=Z.device)
@@ -106,7 +195,12 @@ def _newton_logistic(Z: Tensor, y: Tensor, C: float, max_iter: int, tol: float =
     for _ in range(max_iter):
         p = torch.sigmoid(torch.einsum("lnd,ld->ln", Zt, theta))
         grad = C * torch.bmm((p - y).unsqueeze(1), Zt).squeeze(1) + reg * theta
-        H = C * torch.bmm(Zt.transpose(1, 2) * (p * (1 - p)).unsqueeze(1), Zt)
+        tf32 = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            H = C * torch.bmm(Zt.transpose(1, 2) * (p * (1 - p)).unsqueeze(1), Zt)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = tf32
         H.diagonal(dim1=1, dim2=2).add_(reg + 1e-6)
         chol, info = torch.linalg.cholesky_ex(H)
         if bool(info.any()):
@@ -122,7 +216,7 @@ def _newton_logistic(Z: Tensor, y: Tensor, C: float, max_iter: int, tol: float =
             scale = torch.where(worse[:, None], scale / 2, scale)
         theta = theta - scale * step
         current = loss(theta)
-        if (scale * step).abs().max() < tol:
+        if (scale * step).abs().max() <= tol * theta.abs().max().clamp_min(1e-12):
             break
     return theta[:, :-1], theta[:, -1]
 
@@ -171,7 +265,7 @@ def fit_multiclass(
         return loss
 
     with torch.inference_mode(False), torch.enable_grad():
-        _lbfgs([W, b], closure, max_iter)
+        _lbfgs([W, b], closure, max_iter, scale=C * n)
     return scaler.to_raw(W.detach(), b.detach())
 
 
