@@ -234,7 +234,8 @@ def cache_activations(
 
 
 def _write_examples(out: Path, ds: datasets.Dataset) -> None:
-    keep = [c for c in ds.column_names if ds.features[c].dtype in ("string", "int64", "int32", "float64", "float32", "bool")]
+    scalar = ("string", "int64", "int32", "float64", "float32", "bool")
+    keep = [c for c in ds.column_names if getattr(ds.features[c], "dtype", None) in scalar]
     tmp = out / f".examples.jsonl.{os.getpid()}.tmp"
     with tmp.open("w") as fh:
         for row in ds.select_columns(keep):

@@ -82,7 +82,7 @@ def random_direction_scores(X_train: Tensor, y_train: Tensor, X_test: Tensor, se
     return proj_te.squeeze(-1) * w + b[:, None]
 
 
-def _rows(model: str, layers: Sequence[int], probe: str, split: str, scores: Tensor, y: Tensor, n_boot: int) -> list[dict]:
+def metric_rows(model: str, layers: Sequence[int], probe: str, split: str, scores: Tensor, y: Tensor, n_boot: int) -> list[dict]:
     out = []
     for metric, fn in (("accuracy", accuracy), ("auroc", auroc)):
         value = fn(scores, y)
@@ -104,14 +104,14 @@ def evaluate_probes(
     for kind in kinds:
         probe = fit_probes(X_train, y_train, kind, layers)
         probes[kind] = probe
-        rows += _rows(model, layers, kind, "test", probe.scores(X_test), y_test, n_boot)
-    rows += _rows(model, layers, "random_direction", "test", random_direction_scores(X_train, y_train, X_test, seed), y_test, n_boot)
+        rows += metric_rows(model, layers, kind, "test", probe.scores(X_test), y_test, n_boot)
+    rows += metric_rows(model, layers, "random_direction", "test", random_direction_scores(X_train, y_train, X_test, seed), y_test, n_boot)
     if entities_train is not None and entities_test is not None:
         c_all = control_labels(list(entities_train) + list(entities_test), seed)
         c_tr, c_te = c_all[: len(entities_train)], c_all[len(entities_train):]
         if len(set(c_tr.tolist())) == 2 and len(set(c_te.tolist())) == 2:
             control = fit_probes(X_train, c_tr, "logistic", layers)
-            rows += _rows(model, layers, "control_task", "test", control.scores(X_test), c_te, n_boot)
+            rows += metric_rows(model, layers, "control_task", "test", control.scores(X_test), c_te, n_boot)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if "logistic" in probes and (frame["probe"] == "control_task").any():
         task = frame[(frame.probe == "logistic") & (frame.metric == "accuracy")].set_index("layer")["value"]

@@ -7,7 +7,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.probes.evaluate import COLUMNS, _rows, fit_probes
+from interp.probes.evaluate import COLUMNS, fit_probes, metric_rows
 
 __all__ = ["transfer", "direction_cosines"]
 
@@ -28,7 +28,7 @@ def transfer(
     probes = {side: fit_probes(train[side], y_train, kind, layers) for side in ("base", "aligned")}
     rows = []
     for src, dst in (("base", "aligned"), ("aligned", "base")):
-        rows += _rows(f"{src}->{dst}", layers, kind, "test", probes[src].scores(test[dst]), y_test, n_boot)
+        rows += metric_rows(f"{src}->{dst}", layers, kind, "test", probes[src].scores(test[dst]), y_test, n_boot)
     cos = direction_cosines(probes["base"].w, probes["aligned"].w)
     rows += [{"model": "base~aligned", "layer": layer, "probe": kind, "split": "-", "metric": "cosine", "value": float(cos[i]),
               "ci_low": float("nan"), "ci_high": float("nan")} for i, layer in enumerate(layers)]

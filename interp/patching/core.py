@@ -1,0 +1,161 @@
+"""Batched residual-stream patching: many (layer, position) cells per forward pass.
+
+For a cell (layer ``l``, position ``p``) the destination run's residual stream entering block
+``l`` (``resid_pre``) is replaced at ``p`` by a source value, and the forward pass continues. The
+sweep:
+
+- runs the clean destination pass once and keeps its ``resid_pre`` at every layer;
+- for the cells of one layer, starts *at* that layer from the kept residual (the blocks below are
+  swapped for pass-through modules for the call), so earlier layers are never recomputed;
+- replicates the prompts along the batch, one copy per cell, up to ``max_batch`` rows a pass;
+- applies the final norm and unembedding only at the positions the metric reads.
+
+It runs the bridge's own modules with their hook wrappers taken off (see
+:mod:`interp.cache.fastpath`); values equal ``transformer_lens.patching`` (tests and benchmark).
+"""
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from transformer_lens.model_bridge import TransformerBridge
+
+from interp.cache.fastpath import decoder_layers, layer_input, unwrapped
+from interp.prompts import PromptBatch
+
+__all__ = ["Metric", "resid_pre_sweep", "clean_resid_pre", "final_logits"]
+
+#: ``metric(logits)`` with logits ``[cells, batch, vocab]`` at the metric position -> ``[cells]``.
+Metric = Callable[[Tensor], Tensor]
+
+
+class _PassThrough(nn.Module):
+    """Stands in for a decoder layer below the patched one: returns its input unchanged."""
+
+    def forward(self, hidden_states: Tensor, *args, **kwargs) -> Tensor:
+        return hidden_states
+
+
+@contextmanager
+def _skip_below(layers: nn.ModuleList, start: int):
+    saved = [layers[i] for i in range(start)]
+    try:
+        for i in range(start):
+            layers[i] = _PassThrough()
+        yield
+    finally:
+        for i, module in enumerate(saved):
+            layers[i] = module
+
+
+def _position_ids(mask: Tensor) -> Tensor:
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def final_logits(hf: nn.Module, hidden: Tensor) -> Tensor:
+    """Unembed already-normed hidden states ``[..., d]`` (with the model's logit soft-cap, if any)."""
+    logits = hf.lm_head(hidden)
+    cap = getattr(hf.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def clean_resid_pre(model: TransformerBridge, batch: PromptBatch) -> Float[Tensor, "layers batch pos d_model"]:
+    """``resid_pre`` of every layer on ``batch`` (one forward pass, no unembedding)."""
+    n = int(model.cfg.n_layers)
+    out: list[Tensor] = [None] * n  # type: ignore[list-item]
+    device = next(model.parameters()).device
+    b = batch.to(device)
+    with torch.inference_mode(), unwrapped(model) as hf:
+        body, layers = decoder_layers(hf, n)
+        handles = [layer.register_forward_pre_hook(
+            lambda mod, args, kwargs, i=i: out.__setitem__(i, layer_input(args, kwargs)), with_kwargs=True)
+            for i, layer in enumerate(layers)]
+        try:
+            body(input_ids=b.input_ids, attention_mask=b.attention_mask, position_ids=_position_ids(b.attention_mask),
+                 use_cache=False)
+        finally:
+            for h in handles:
+                h.remove()
+    return torch.stack(out)
+
+
+def resid_pre_sweep(
+    model: TransformerBridge,
+    batch: PromptBatch,
+    values: Float[Tensor, "layers batch pos d_model"],
+    metric: Metric,
+    *,
+    layers: Sequence[int] | None = None,
+    positions: Int[Tensor, "cells batch"] | None = None,
+    value_positions: Int[Tensor, "cells batch"] | None = None,
+    metric_position: str | Int[Tensor, " batch"] = "last",
+    max_batch: int = 256,
+) -> Float[Tensor, "layers cells"]:
+    """Patch ``values`` into ``model``'s ``resid_pre`` on ``batch``, one (layer, cell) at a time,
+    batched; returns ``metric`` per layer and cell.
+
+    Args:
+        values: source residuals ``[layers, batch, src_pos, d]`` (e.g. a clean run's resid_pre, or
+            the other model's, see :func:`interp.patching.cross_model_sweep`).
+        positions: per cell, the destination position in each row (``[cells, batch]``); default:
+            every position of the padded batch (cell ``p`` = index ``p``), as TransformerLens does.
+        value_positions: per cell, where in ``values`` to read (default: same as ``positions``).
+        metric_position: a marked position name of ``batch`` or a ``[batch]`` index tensor.
+        max_batch: rows per forward pass (cells x prompts).
+    """
+    n_layers = int(model.cfg.n_layers)
+    layers = list(range(n_layers)) if layers is None else list(layers)
+    device = next(model.parameters()).device
+    b = batch.to(device)
+    B, T = b.input_ids.shape
+    if positions is None:
+        positions = torch.arange(T).unsqueeze(1).expand(T, B)
+    positions = positions.to(device)
+    value_positions = positions if value_positions is None else value_positions.to(device)
+    n_cells = positions.shape[0]
+    mpos = (b.position(metric_position) if isinstance(metric_position, str) else metric_position).to(device)
+    clean = clean_resid_pre(model, b)
+    values = values.to(device, clean.dtype)
+    rows = torch.arange(B, device=device)
+    per_pass = max(1, max_batch // B)
+    result = torch.empty(len(layers), n_cells, device=device)
+    with torch.inference_mode(), unwrapped(model) as hf:
+        body, blocks = decoder_layers(hf, n_layers)
+        module_list = _layer_list(body, n_layers)
+        for li, layer in enumerate(layers):
+            with _skip_below(module_list, layer):
+                for start in range(0, n_cells, per_pass):
+                    cells = range(start, min(n_cells, start + per_pass))
+                    k = len(cells)
+                    resid = clean[layer].repeat(k, 1, 1)  # [k*B, T, d]
+                    for j, c in enumerate(cells):
+                        resid[j * B + rows, positions[c]] = values[layer, rows, value_positions[c]]
+                    hook = module_list[layer].register_forward_pre_hook(
+                        lambda mod, args, kwargs, resid=resid: _swap_input(args, kwargs, resid), with_kwargs=True)
+                    try:
+                        ids, mask = b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1)
+                        hidden = body(input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask),
+                                      use_cache=False).last_hidden_state
+                    finally:
+                        hook.remove()
+                    at = hidden[torch.arange(k * B, device=device), mpos.repeat(k)]
+                    result[li, start: start + k] = metric(final_logits(hf, at).view(k, B, -1))
+    return result
+
+
+def _layer_list(body: nn.Module, n_layers: int) -> nn.ModuleList:
+    for attr in ("layers", "h", "blocks"):
+        ml = getattr(body, attr, None)
+        if isinstance(ml, nn.ModuleList) and len(ml) == n_layers:
+            return ml
+    raise NotImplementedError(f"no decoder-layer list on {type(body).__name__}")
+
+
+def _swap_input(args: tuple, kwargs: dict, resid: Tensor):
+    if args and isinstance(args[0], Tensor):
+        return (resid,) + tuple(args[1:]), kwargs
+    kwargs = dict(kwargs)
+    kwargs["hidden_states"] = resid
+    return args, kwargs

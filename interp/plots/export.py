@@ -1,0 +1,41 @@
+"""Write a figure to HTML (interactive, self-contained) or PNG / SVG / PDF (static, via kaleido)."""
+
+import os
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from interp.plots.theme import SIZES
+
+__all__ = ["export"]
+
+
+def export(fig: go.Figure, path: "str | os.PathLike[str]", *, size: str = "single", scale: float = 3.0) -> Path:
+    """Write ``fig`` to ``path``; the suffix picks the format (.html, .png, .svg, .pdf).
+
+    ``size`` is ``"single"`` (one column, ~3.5 in) or ``"double"`` (two columns, ~7 in). Static
+    formats need kaleido and a Chrome/Chromium; the error says how to get them. The file is written
+    to a temporary name and renamed.
+    """
+    path = Path(path)
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}")
+    suffix = path.suffix.lower()
+    if suffix not in (".html", ".png", ".svg", ".pdf"):
+        raise ValueError(f"unknown figure format {suffix!r}; use .html, .png, .svg or .pdf")
+    width, height = SIZES[size]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{suffix}")
+    if suffix == ".html":
+        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+    else:
+        try:
+            fig.write_image(tmp, width=width, height=height, scale=scale)
+        except Exception as err:  # kaleido missing, or no browser for it
+            tmp.unlink(missing_ok=True)
+            raise RuntimeError(
+                f"static export to {suffix} failed ({err}); install kaleido (`pip install kaleido`) and a "
+                "Chrome/Chromium (`plotly_get_chrome` or your package manager), or export to .html"
+            ) from err
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,57 @@
+"""Probe every layer of a cached store: both sides, controls, and cross-model transfer.
+
+Example:
+    >>> store = cache_activations(pair, fact_statements(), layers=range(18), out_dir="out/c")  # doctest: +SKIP
+    >>> frame, probes = probe_store(store)                                                     # doctest: +SKIP
+    >>> frame.query("metric == 'accuracy' and probe == 'logistic'")                            # doctest: +SKIP
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from interp.cache import ActivationStore
+from interp.probes.evaluate import ProbeSet, evaluate_probes
+from interp.probes.transfer import transfer
+
+__all__ = ["stack_layers", "probe_store"]
+
+
+def stack_layers(store: ActivationStore, side: str, hook: str, position: str, rows: np.ndarray | None = None) -> torch.Tensor:
+    """``[layers, n, d]`` for one side (optionally only ``rows``)."""
+    parts = [store.get(side, layer, hook, position) for layer in store.layers]
+    X = torch.stack(parts).float()
+    return X if rows is None else X[:, torch.as_tensor(rows)]
+
+
+def probe_store(
+    store: ActivationStore, *, hook: str = "resid_post", position: str | None = None, label: str = "label",
+    train_mask: Sequence[bool] | None = None, test_mask: Sequence[bool] | None = None,
+    kinds: Sequence[str] = ("logistic", "mass_mean"), n_boot: int = 200, seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, dict[str, ProbeSet]]]:
+    """Fit and evaluate probes on each side of a store (train/test from the ``split`` column
+    unless masks are given), with controls and base<->aligned transfer when both sides exist."""
+    position = position or store.positions[0]
+    meta = store.frame()
+    y = torch.as_tensor(meta[label].to_numpy().copy()).long()
+    tr = np.asarray(train_mask if train_mask is not None else (meta["split"] == "train").to_numpy())
+    te = np.asarray(test_mask if test_mask is not None else (meta["split"] == "test").to_numpy())
+    if tr.sum() == 0 or te.sum() == 0:
+        raise ValueError(f"need train and test rows, got {int(tr.sum())} train and {int(te.sum())} test")
+    entities = meta["entity"].astype(str).to_numpy() if "entity" in meta else None
+    frames, probes, Xs = [], {}, {}
+    for side in store.sides:
+        X = stack_layers(store, side, hook, position)
+        Xs[side] = X
+        frame, fitted = evaluate_probes(
+            X[:, tr], y[tr], X[:, te], y[te], model=side, layers=store.layers, kinds=kinds,
+            entities_train=None if entities is None else entities[tr].tolist(),
+            entities_test=None if entities is None else entities[te].tolist(), n_boot=n_boot, seed=seed)
+        frames.append(frame)
+        probes[side] = fitted
+    if {"base", "aligned"} <= set(store.sides):
+        frames.append(transfer({s: Xs[s][:, tr] for s in ("base", "aligned")}, y[tr],
+                               {s: Xs[s][:, te] for s in ("base", "aligned")}, y[te], layers=store.layers, n_boot=n_boot))
+    return pd.concat(frames, ignore_index=True), probes

@@ -1,0 +1,85 @@
+"""Shared plumbing for the probe-training scripts: arguments, artifacts, summaries."""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ALIGNED_FACTS = ROOT / "data" / "aligned" / "default" / "facts.jsonl"
+
+
+def parser(description: str, default_run: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--pair", default="default", help="registered pair name (default: the embedded pair)")
+    ap.add_argument("--run", default=default_run, help="artifact folder name under probes/artifacts/")
+    ap.add_argument("--layers", default="all", help="'all' or comma-separated layer indices")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for confidence intervals")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    return ap
+
+
+def layers_arg(spec: str, n_layers: int) -> list[int]:
+    if spec == "all":
+        return list(range(n_layers))
+    layers = [int(x) for x in spec.split(",")]
+    bad = [x for x in layers if not 0 <= x < n_layers]
+    if bad:
+        raise SystemExit(f"--layers: {bad} out of range for a model with {n_layers} layers")
+    return layers
+
+
+def out_dir(run: str) -> Path:
+    path = ROOT / "probes" / "artifacts" / run
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def aligned_facts() -> pd.DataFrame:
+    if not ALIGNED_FACTS.is_file():
+        raise SystemExit(f"{ALIGNED_FACTS} is missing: run `interp align` first (it writes the knowledge grades)")
+    return pd.read_json(ALIGNED_FACTS, lines=True)
+
+
+def summary(frame: pd.DataFrame, metric: str = "accuracy", probe: str = "logistic") -> pd.DataFrame:
+    """Per-layer table: base, aligned, transfer, controls."""
+    f = frame[frame.metric == metric]
+    cols = {}
+    for model in ("base", "aligned", "base->aligned", "aligned->base"):
+        part = f[(f.model == model) & (f.probe == probe)].set_index("layer")["value"]
+        if not part.empty:
+            cols[model] = part
+    for model in ("base", "aligned"):
+        for ctrl in ("control_task", "random_direction"):
+            part = f[(f.model == model) & (f.probe == ctrl)].set_index("layer")["value"]
+            if not part.empty:
+                cols[f"{model} {ctrl}"] = part
+    return pd.DataFrame(cols).round(3)
+
+
+def write(out: Path, name: str, frame: pd.DataFrame, started: float, extra: dict | None = None) -> None:
+    from interp.plots import export, probe_accuracy_by_layer
+
+    frame.to_csv(out / f"{name}.csv", index=False)
+    export(probe_accuracy_by_layer(frame, title=name.replace("_", " ")), out / f"{name}.html", size="double")
+    table = summary(frame)
+    (out / f"{name}.md").write_text(table.to_markdown() if _has_tabulate() else table.to_string())
+    meta = {"name": name, "seconds": round(time.time() - started, 1), **(extra or {})}
+    (out / f"{name}.json").write_text(json.dumps(meta, indent=1))
+    print(f"\n== {name} (logistic probe accuracy by layer; test split) ==")
+    print(table.to_string())
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,117 @@
+"""Error awareness, both models: does the residual stream register that an answer or step is wrong?
+
+(a) arithmetic statements right vs wrong ("23 + 45 = 68" / "= 69"), probe at the last token;
+(b) the model's own greedy answers to arithmetic questions, right vs wrong, probe at the answer's
+    last token, compared by AUROC with the output-confidence baselines (mean and min token
+    log-probability of the answer), as in "LLMs Know More Than They Show";
+(c) multi-step solutions with one injected wrong step: detect it from the activations at the end
+    of the step; with ../shared/datasets present, also BIG-Bench-Mistake (multistep_arithmetic).
+
+    .venv/bin/python probes/train_error_probes.py
+"""
+
+import re
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from datasets import Dataset
+
+from _common import ROOT, layers_arg, out_dir, parser, write
+
+from interp import encode, format_prompt, load_pair
+from interp.behavior import answer_logprobs, generate
+from interp.cache import cache_activations
+from interp.data import arithmetic_statements, load_big_bench_mistake, multistep_solutions
+from interp.probes import auroc, probe_store
+
+BBM = ROOT.parent / "shared" / "datasets" / "big_bench_mistake" / "multistep_arithmetic.jsonl"
+FEW_SHOT = [("What is 12 + 7?", "19"), ("What is 31 - 15?", "16"), ("What is 6 * 8?", "48")]
+
+
+def own_answers(pair, side: str, ds: Dataset, batch_size: int) -> Dataset:
+    """Each side answers "What is a op b?" greedily; label 1 if its answer is right."""
+    model, style = pair.side(side), pair.style(side)
+    questions = [f"What is {a} {op} {b}?" for a, op, b in zip(ds["a"], ds["op"], ds["b"])]
+    prompts = [format_prompt(q, style=style, tokenizer=model.tokenizer, few_shot=FEW_SHOT if style == "plain" else ())
+               for q in questions]
+    answers = generate(model, prompts, max_new_tokens=6, batch_size=batch_size, progress=f"{side}: answering")
+    rows = []
+    for i, (q, ans, true) in enumerate(zip(questions, answers, ds["true_result"])):
+        first = ans.strip().splitlines()[0] if ans.strip() else ""
+        m = re.search(r"-?\d+", first)
+        if not m:
+            continue
+        shown = m.group(0)
+        answer_text = (" " if style == "plain" else "") + first[: m.end()].strip()
+        rows.append({"id": f"{side}-{i}", "text": q, "answer": answer_text, "label": int(int(shown) == true),
+                     "entity": ds["entity"][i], "split": ds["split"][i], "prompt": prompts[i]})
+    return Dataset.from_list(rows)
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0], "errors").parse_args()
+    started = time.time()
+    pair = load_pair(args.pair, device=args.device)
+    layers = layers_arg(args.layers, pair.n_layers)
+    out = out_dir(args.run)
+    kw = dict(layers=layers, batch_size=args.batch_size)
+
+    # (a) statements
+    stm = arithmetic_statements(200 if args.quick else 800, digits=(1, 2, 3))
+    a_store = cache_activations(pair, stm, positions=["last"], out_dir=out / "cache_statements", **kw)
+    a_frame, _ = probe_store(a_store, n_boot=args.n_boot)
+    write(out, "arithmetic_statements", a_frame, started)
+
+    # (b) the model's own answers vs output confidence
+    qs = arithmetic_statements(150 if args.quick else 600, digits=(1, 2, 3), error_rate=0.0, seed=1)
+    rows = []
+    for side in ("base", "aligned"):
+        own = own_answers(pair, side, qs, args.batch_size)
+        if len(set(own["label"])) < 2 or len(own) < 20:
+            print(f"{side}: {len(own)} numeric answers, labels {set(own['label'])}: too few to probe")
+            continue
+        store = cache_activations(pair.side(side), own.map(lambda p: {"text": p}, input_columns="prompt"),
+                                  positions=["answer_last"], out_dir=out / f"cache_own_{side}", **kw)
+        frame, _ = probe_store(store, n_boot=args.n_boot, kinds=("logistic",))
+        frame["model"] = side
+        test = np.array(own["split"]) == "test"
+        y = torch.tensor(own["label"])[torch.from_numpy(test)]
+        prompts = [p for p, t in zip(own["prompt"], test) if t]
+        answers = [a for a, t in zip(own["answer"], test) if t]
+        means, mins = [], []
+        for s in range(0, len(prompts), args.batch_size):
+            batch = encode(pair.side(side).tokenizer, prompts[s: s + args.batch_size], answers=answers[s: s + args.batch_size])
+            mean, low = answer_logprobs(pair.side(side), batch)
+            means.append(mean)
+            mins.append(low)
+        for name, sc in (("mean_logprob", torch.cat(means)), ("min_logprob", torch.cat(mins))):
+            rows.append({"model": side, "baseline": name, "auroc": float(auroc(sc[None], y)[0]), "n_test": int(len(y)),
+                         "accuracy_of_model": float(np.mean(own["label"]))})
+        frame.to_csv(out / f"own_answers_{side}.csv", index=False)
+        best = frame[(frame.metric == "auroc") & (frame.probe == "logistic")].sort_values("value").iloc[-1]
+        rows.append({"model": side, "baseline": f"probe (best layer {int(best.layer)})", "auroc": float(best.value),
+                     "n_test": int(len(y)), "accuracy_of_model": float(np.mean(own["label"]))})
+    own_table = pd.DataFrame(rows)
+    own_table.to_csv(out / "own_answers_vs_confidence.csv", index=False)
+    print("\n== own answers: probe AUROC vs output-confidence baselines (test split) ==")
+    print(own_table.to_string(index=False))
+
+    # (c) multi-step solutions with one wrong step
+    ms = multistep_solutions(40 if args.quick else 150, steps=4)
+    c_store = cache_activations(pair, ms, positions=["last"], out_dir=out / "cache_multistep", **kw)
+    c_frame, _ = probe_store(c_store, n_boot=args.n_boot)
+    write(out, "multistep_wrong_step", c_frame, started)
+    if BBM.is_file() and not args.quick:
+        bbm = load_big_bench_mistake(BBM)
+        keep = sorted(set(bbm["trace"]))[:120]
+        bbm = bbm.filter(lambda t: t in set(keep), input_columns="trace")
+        b_store = cache_activations(pair, bbm, positions=["last"], out_dir=out / "cache_bbm", **kw)
+        b_frame, _ = probe_store(b_store, n_boot=args.n_boot)
+        write(out, "big_bench_mistake_multistep_arithmetic", b_frame, started)
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    main()

@@ -1,0 +1,70 @@
+"""Truth probes, both models: train on "The city of X is in Y." and test how they generalise.
+
+Fitted on the train split of city statements (interp's generator), evaluated on held-out cities,
+on negated statements ("... is not in ..."), on numeric comparisons ("86 is larger than 59."),
+and, when ../shared/datasets is present, on the geometry-of-truth files (cities, neg_cities,
+larger_than, sp_en_trans). Probe at the statement's last token, every layer, both sides.
+
+    .venv/bin/python probes/train_truth_probes.py
+"""
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from _common import ROOT, layers_arg, out_dir, parser, write
+
+from interp import load_pair
+from interp.cache import cache_activations
+from interp.data import city_statements, comparison_statements, load_geometry_of_truth
+from interp.probes import fit_probes, metric_rows, probe_store, stack_layers
+
+SHARED = ROOT.parent / "shared" / "datasets" / "geometry_of_truth"
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0], "truth").parse_args()
+    started = time.time()
+    pair = load_pair(args.pair, device=args.device)
+    layers = layers_arg(args.layers, pair.n_layers)
+    out = out_dir(args.run)
+    n = 60 if args.quick else 300
+    train_set = city_statements(n)
+    tests = {"neg_cities": city_statements(n, negated=True), "larger_than": comparison_statements(2 * n)}
+    if SHARED.is_dir():
+        for name in ("cities", "neg_cities", "larger_than", "sp_en_trans"):
+            ds = load_geometry_of_truth(SHARED / f"{name}.csv")
+            tests[f"got_{name}"] = ds.shuffle(seed=0).select(range(min(len(ds), 2 * n)))
+    else:
+        print(f"(geometry-of-truth files not found at {SHARED}; skipping them)")
+    kw = dict(layers=layers, positions=["last"], batch_size=args.batch_size)
+    store = cache_activations(pair, train_set, out_dir=out / "cache_cities", **kw)
+    frame, probes = probe_store(store, n_boot=args.n_boot)
+    frame["split"] = "cities (held-out)"
+    frames = [frame]
+    train = (store.frame()["split"] == "train").to_numpy()
+    y_train = torch.as_tensor(store.frame()["label"].to_numpy()[train].copy())
+    for name, ds in tests.items():
+        test_store = cache_activations(pair, ds, out_dir=out / f"cache_{name}", **kw)
+        y = torch.as_tensor(test_store.frame()["label"].to_numpy().copy())
+        rows = []
+        for side in ("base", "aligned"):
+            probe = fit_probes(stack_layers(store, side, "resid_post", "last")[:, train], y_train, "logistic", layers)
+            rows += metric_rows(side, layers, "logistic", name, probe.scores(stack_layers(test_store, side, "resid_post", "last")),
+                                y, args.n_boot)
+        frames.append(pd.DataFrame(rows))
+    result = pd.concat(frames, ignore_index=True)
+    write(out, "truth_cities_heldout", frame, started)
+    gen = result[(result.metric == "accuracy") & (result.probe == "logistic") & result.model.isin(["base", "aligned"])]
+    table = gen.pivot_table(index="layer", columns=["split", "model"], values="value").round(3)
+    result.to_csv(out / "truth_generalisation.csv", index=False)
+    (out / "truth_generalisation.txt").write_text(table.to_string())
+    print("\n== truth probe (fitted on cities) accuracy on other datasets ==")
+    print(table.to_string())
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    main()
