@@ -92,7 +92,7 @@ def resid_pre_sweep(
     value_positions: Int[Tensor, "cells batch"] | None = None,
     metric_position: str | Int[Tensor, " batch"] = "last",
     max_batch: int = 256,
-) -> Float[Tensor, "layers cells"]:
+) -> Float[Tensor, "swept_layers cells"]:
     """Patch ``values`` into ``model``'s ``resid_pre`` on ``batch``, one (layer, cell) at a time,
     batched; returns ``metric`` per layer and cell.
 

@@ -1,0 +1,8 @@
+"""Patching and interventions: batched (cross-model) activation patching, directions, steering."""
+
+from interp.patching.core import Metric, clean_resid_pre, final_logits, resid_pre_sweep
+from interp.patching.metrics import answer_prob, logit_diff, refusal_score
+from interp.patching.sweep import PatchResult, cross_model_sweep
+
+__all__ = ["Metric", "PatchResult", "answer_prob", "clean_resid_pre", "cross_model_sweep", "final_logits",
+           "logit_diff", "refusal_score", "resid_pre_sweep"]
