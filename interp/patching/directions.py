@@ -1,0 +1,133 @@
+"""Directions in the residual stream: difference of means, directional ablation, addition, steering.
+
+After Arditi et al. 2024: a behaviour (refusal, "I don't know") is mediated by one direction
+``r``; *ablating* it (``x <- x - (x . r) r`` on the residual stream entering every layer and the
+final norm, at every position) removes the behaviour, *adding* ``alpha * r`` at one layer induces
+it. Hooks are plain PyTorch hooks on the bridge's own modules (wrappers off for the call), so they
+also apply during generation with :func:`interp.behavior.generate`.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+from transformer_lens.model_bridge import TransformerBridge
+
+from interp.cache.fastpath import decoder_layers, layer_input, unwrapped
+from interp.patching.core import clean_resid_pre
+from interp.prompts import PromptBatch
+
+__all__ = ["mean_diff_directions", "ablated", "added", "kl_last_token", "last_logits"]
+
+
+def mean_diff_directions(
+    model: TransformerBridge, with_behaviour: PromptBatch, without: PromptBatch, position: str = "last",
+    *, exclude_massive: float | None = 10.0,
+) -> Float[Tensor, "layers d_model"]:
+    """Per layer, mean ``resid_pre`` at ``position`` over prompts showing the behaviour minus over
+    prompts that do not (not normalised: its norm is the size of the effect).
+
+    ``exclude_massive``: zero the components on "massive" dimensions, whose mean ``|x|`` over the
+    tokens of ``without`` (first token excluded) exceeds this multiple of the median dimension's.
+    Models such as Gemma keep a few dimensions at 1e3-1e4 on every token; a direction that touches
+    them removes them when ablated and breaks the model (measured on the default pair: next-token
+    KL 7.7 at layer 2 with them, 0.02 without). ``None`` keeps every dimension."""
+    def stats(batch: PromptBatch) -> tuple[Tensor, Tensor]:
+        resid = clean_resid_pre(model, batch).float()  # [L, B, T, d]
+        rows = torch.arange(len(batch), device=resid.device)
+        at = resid[:, rows, batch.position(position).to(resid.device)].mean(1)
+        real = batch.attention_mask.bool().clone().to(resid.device)
+        real[rows, batch.n_pad.to(resid.device)] = False  # drop each row's first token
+        return at, resid[:, real].abs().mean(1)  # [L, d], [L, d]
+
+    mean_with, _ = stats(with_behaviour)
+    mean_without, magnitude = stats(without)
+    direction = mean_with - mean_without
+    if exclude_massive is not None:
+        massive = magnitude > exclude_massive * magnitude.median(dim=-1, keepdim=True).values
+        direction = direction.masked_fill(massive, 0.0)
+    return direction
+
+
+def _unit(direction: Tensor) -> Tensor:
+    return direction / direction.norm().clamp_min(1e-12)
+
+
+@contextmanager
+def ablated(model: TransformerBridge, direction: Float[Tensor, " d_model"]) -> Iterator[TransformerBridge]:
+    """Within the block, ``model`` runs with ``direction`` projected out of the residual stream
+    entering every layer and the final norm, at every position after the first (the first token,
+    BOS, carries the massive attention-sink activations of models such as Gemma; projecting there
+    breaks the model whatever the direction)."""
+    r = _unit(direction.float())
+    with unwrapped(model) as hf:
+        body, layers = decoder_layers(hf, int(model.cfg.n_layers))
+
+        def project(mod, args, kwargs):
+            x = layer_input(args, kwargs)
+            rr = r.to(x.device, x.dtype)
+            x = x - ((x @ rr) * _after_first(kwargs, x)).unsqueeze(-1) * rr
+            if args and isinstance(args[0], Tensor):
+                return (x,) + tuple(args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": x}
+
+        handles = [layer.register_forward_pre_hook(project, with_kwargs=True) for layer in layers]
+        handles.append(body.norm.register_forward_pre_hook(project, with_kwargs=True))
+        try:
+            yield model
+        finally:
+            for h in handles:
+                h.remove()
+
+
+@contextmanager
+def added(model: TransformerBridge, direction: Float[Tensor, " d_model"], layer: int, scale: float = 1.0) -> Iterator[TransformerBridge]:
+    """Within the block, ``scale * direction`` is added to the residual stream entering ``layer``
+    at every position after the first (steering; pass a unit direction and a scale, or a mean
+    difference and 1)."""
+    with unwrapped(model) as hf:
+        _, layers = decoder_layers(hf, int(model.cfg.n_layers))
+
+        def add(mod, args, kwargs):
+            x = layer_input(args, kwargs)
+            x = x + scale * _after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype)
+            if args and isinstance(args[0], Tensor):
+                return (x,) + tuple(args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": x}
+
+        handle = layers[layer].register_forward_pre_hook(add, with_kwargs=True)
+        try:
+            yield model
+        finally:
+            handle.remove()
+
+
+def _after_first(kwargs: dict, x: Tensor) -> Tensor:
+    """1.0 at positions after each row's first real token, 0.0 at it (from the position ids)."""
+    pos = kwargs.get("position_ids")
+    if pos is None:
+        ones = torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
+        ones[:, 0] = 0
+        return ones
+    return (pos > 0).to(x.dtype).expand(x.shape[:-1])
+
+
+def kl_last_token(p_logits: Tensor, q_logits: Tensor) -> Tensor:
+    """``KL(p || q)`` per row of next-token distributions ``[batch, vocab]``."""
+    p, q = torch.log_softmax(p_logits.float(), -1), torch.log_softmax(q_logits.float(), -1)
+    return (p.exp() * (p - q)).sum(-1)
+
+
+def last_logits(model: TransformerBridge, batch: PromptBatch) -> Tensor:
+    """Next-token logits at each row's last prompt token (runs through any active hooks)."""
+    from interp.patching.core import final_logits
+
+    device = next(model.parameters()).device
+    b = batch.to(device)
+    with torch.inference_mode(), unwrapped(model) as hf:
+        hidden = hf.model(input_ids=b.input_ids, attention_mask=b.attention_mask,
+                          position_ids=(b.attention_mask.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
+        rows = torch.arange(len(b), device=device)
+        return final_logits(hf, hidden[rows, b.position("last")])
