@@ -47,7 +47,7 @@ def own_answers(pair, side: str, ds: Dataset, batch_size: int) -> Dataset:
         answer_text = (" " if style == "plain" else "") + first[: m.end()].strip()
         rows.append({"id": f"{side}-{i}", "text": q, "answer": answer_text, "label": int(int(shown) == true),
                      "entity": ds["entity"][i], "split": ds["split"][i], "prompt": prompts[i]})
-    return Dataset.from_list(rows)
+    return Dataset.from_list(rows) if rows else None
 
 
 def main() -> None:
@@ -65,12 +65,15 @@ def main() -> None:
     write(out, "arithmetic_statements", a_frame, started)
 
     # (b) the model's own answers vs output confidence
-    qs = arithmetic_statements(150 if args.quick else 600, digits=(1, 2, 3), error_rate=0.0, seed=1)
+    qs = arithmetic_statements(120 if args.quick else 320, digits=(1, 2, 3), error_rate=0.0, seed=1)
     rows = []
     for side in ("base", "aligned"):
         own = own_answers(pair, side, qs, args.batch_size)
-        if len(set(own["label"])) < 2 or len(own) < 20:
-            print(f"{side}: {len(own)} numeric answers, labels {set(own['label'])}: too few to probe")
+        if own is None or len(set(own["label"])) < 2 or len(own) < 20:
+            n_own = 0 if own is None else len(own)
+            print(f"{side}: {n_own} numeric answers to {len(qs)} questions: too few (or one class only) to probe")
+            rows.append({"model": side, "baseline": "no numeric answers", "auroc": float("nan"), "n_test": 0,
+                         "accuracy_of_model": float("nan")})
             continue
         store = cache_activations(pair.side(side), own.map(lambda p: {"text": p}, input_columns="prompt"),
                                   positions=["answer_last"], out_dir=out / f"cache_own_{side}", **kw)
