@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 setup: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/interp demo
+	$(VENV)/bin/interp demo $(ARGS)
 
 test: setup
 	$(PY) -m pytest

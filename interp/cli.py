@@ -1,7 +1,9 @@
 """The ``interp`` command line.
 
-``interp demo`` is the main job. For now it loads the default base model offline, prints a greedy
-completion and the shape of its residual stream; later stages extend it to the full pipeline.
+``interp demo`` is the main job: the pipeline end to end on the embedded default pair (see
+:mod:`interp.demo`). ``interp complete`` loads one model and prints a greedy completion and the
+shape of its residual stream; ``interp align`` makes the aligned adapter; ``interp pairs`` lists
+the registered pairs.
 """
 
 import time
@@ -20,6 +22,21 @@ _DEFAULT_PROMPT = "The Eiffel Tower is located in the city of"
 
 @app.command()
 def demo(
+    out: Annotated[str, typer.Option(help="Output folder for figures, CSVs, caches and report.html.")] = "out/demo",
+    quick: Annotated[bool, typer.Option(help="Small sizes: a few-minute run instead of ~15 minutes on 2 CPU cores.")] = False,
+    device: Annotated[
+        Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 16,
+) -> None:
+    """Run the pipeline on the default pair: probes, patching, refusal direction, report."""
+    from interp.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(out_dir=out, quick=quick, device=device, batch_size=batch_size))
+
+
+@app.command()
+def complete(
     prompt: Annotated[str, typer.Option(help="Prompt for the greedy completion.")] = _DEFAULT_PROMPT,
     model: Annotated[
         str, typer.Option(help="Model spec: packaged name, hub id, HF folder or .gguf file.")
@@ -30,7 +47,7 @@ def demo(
     ] = None,
     layer: Annotated[int, typer.Option(help="Layer whose resid_post shape is printed (-1 = last).")] = -1,
 ) -> None:
-    """Load the default base model, print a greedy completion and its residual-stream shape."""
+    """Load one model (default: the packaged base), print a greedy completion and its residual-stream shape."""
     import torch
 
     from interp import hooks

@@ -36,8 +36,8 @@ def probe_store(
     position = position or store.positions[0]
     meta = store.frame()
     y = torch.as_tensor(meta[label].to_numpy().copy()).long()
-    tr = np.asarray(train_mask if train_mask is not None else (meta["split"] == "train").to_numpy())
-    te = np.asarray(test_mask if test_mask is not None else (meta["split"] == "test").to_numpy())
+    tr = np.array(train_mask if train_mask is not None else (meta["split"] == "train").to_numpy(), dtype=bool)
+    te = np.array(test_mask if test_mask is not None else (meta["split"] == "test").to_numpy(), dtype=bool)
     if tr.sum() == 0 or te.sum() == 0:
         raise ValueError(f"need train and test rows, got {int(tr.sum())} train and {int(te.sum())} test")
     entities = meta["entity"].astype(str).to_numpy() if "entity" in meta else None
@@ -45,13 +45,15 @@ def probe_store(
     for side in store.sides:
         X = stack_layers(store, side, hook, position)
         Xs[side] = X
+        trt, tet = torch.from_numpy(tr), torch.from_numpy(te)
         frame, fitted = evaluate_probes(
-            X[:, tr], y[tr], X[:, te], y[te], model=side, layers=store.layers, kinds=kinds,
+            X[:, trt], y[trt], X[:, tet], y[tet], model=side, layers=store.layers, kinds=kinds,
             entities_train=None if entities is None else entities[tr].tolist(),
             entities_test=None if entities is None else entities[te].tolist(), n_boot=n_boot, seed=seed)
         frames.append(frame)
         probes[side] = fitted
     if {"base", "aligned"} <= set(store.sides):
-        frames.append(transfer({s: Xs[s][:, tr] for s in ("base", "aligned")}, y[tr],
-                               {s: Xs[s][:, te] for s in ("base", "aligned")}, y[te], layers=store.layers, n_boot=n_boot))
+        trt, tet = torch.from_numpy(tr), torch.from_numpy(te)
+        frames.append(transfer({s: Xs[s][:, trt] for s in ("base", "aligned")}, y[trt],
+                               {s: Xs[s][:, tet] for s in ("base", "aligned")}, y[tet], layers=store.layers, n_boot=n_boot))
     return pd.concat(frames, ignore_index=True), probes

@@ -142,3 +142,15 @@ def test_torchrun_two_processes_match_one(tiny_gemma_dir, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert ActivationStore.open(tmp_path / "two").complete
     assert _digest(tmp_path / "two") == _digest(tmp_path / "one")
+
+
+def test_probe_store_on_a_cached_pair(pair, tmp_path):
+    from interp.probes import probe_store
+
+    ds = arithmetic_statements(120, digits=(1, 2))
+    store = cache_activations(pair, ds, layers=[0, 1], positions=["last"], batch_size=32, out_dir=tmp_path, progress=False)
+    frame, probes = probe_store(store, n_boot=10)
+    assert {"base", "aligned", "base->aligned", "aligned->base", "base~aligned"} <= set(frame["model"])
+    assert set(probes) == {"base", "aligned"} and probes["base"]["logistic"].w.shape == (2, pair.d_model)
+    with pytest.raises(ValueError, match="need train and test rows"):
+        probe_store(store, train_mask=[False] * 120)

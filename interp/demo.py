@@ -1,0 +1,165 @@
+"""``interp demo``: the main job, end to end on the embedded default pair.
+
+1. the pair and its behaviour table (from the alignment recipe's record);
+2. suppressed-but-present: true/false probes on held-out chemistry facts the aligned model refuses,
+   every layer, both models, with controls and base<->aligned transfer;
+3. cross-model patching: base residuals into the aligned run, layer x position, on held-out
+   chemistry questions (metric: logit of the answer's first token minus that of "I", which opens
+   the refusal);
+4. the refusal direction: difference of means, selected by ablation with a KL guard, then
+   ablated on held-out chemistry questions and added to geography questions;
+5. figures (HTML) and one self-contained report, and a printed summary.
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["DemoConfig", "run_demo"]
+
+
+@dataclass
+class DemoConfig:
+    """Sizes of the demo. ``quick`` shrinks everything for a few-minute run."""
+
+    out_dir: str = "out/demo"
+    quick: bool = False
+    device: str | None = None
+    batch_size: int = 16
+    n_boot: int = 200
+    patch_prompts: int = 8
+    direction_layers: tuple[int, ...] = (6, 8, 10, 12)
+
+    def __post_init__(self) -> None:
+        if self.quick:
+            self.n_boot = min(self.n_boot, 50)
+            self.patch_prompts = min(self.patch_prompts, 4)
+            self.direction_layers = tuple(self.direction_layers[1:3]) or self.direction_layers
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+def _step(msg: str) -> None:
+    print(f"\n[interp demo] {msg}", flush=True)
+
+
+def run_demo(cfg: DemoConfig) -> dict:
+    """Run the pipeline; returns the headline numbers (also written to ``summary.json``)."""
+    from interp.behavior import is_correct
+    from interp.cache import cache_activations
+    from interp.data import fact_statements, facts
+    from interp.data.facts import CHEMISTRY_RELATIONS
+    from interp.models import load_pair
+    from interp.models.registry import get_pair_spec
+    from interp.patching import cross_model_sweep, logit_diff, refusal_direction
+    from interp.plots import export, probe_accuracy_by_layer
+    from interp.probes import probe_store
+    from interp.report import Report
+
+    start = time.time()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report("interp demo: what did alignment change inside Gemma-3-270M?")
+    summary: dict = {}
+
+    _step("1/5 loading the default pair")
+    pair = load_pair("default", device=cfg.device)
+    entry = get_pair_spec("default")
+    recipe_file = Path(entry.adapter_dir or "") / "recipe.json"
+    graded_file = Path(entry.adapter_dir or "") / "facts.jsonl"
+    if entry.placeholder or not graded_file.is_file():
+        raise SystemExit("the default pair has no aligned adapter yet: run `interp align` first")
+    recipe = json.loads(recipe_file.read_text())
+    behavior = pd.DataFrame(recipe["behavior"])
+    graded = pd.read_json(graded_file, lines=True)
+    report.heading("The pair and what alignment did to its behaviour")
+    report.text(f"base: {pair.base_spec.source} (plain prompts); aligned: the same weights + LoRA adapter "
+                f"{entry.adapter_dir} (chat template). Behaviour on held-out questions (from the recipe's record):")
+    report.table(behavior)
+    print(behavior.to_string(index=False))
+
+    _step("2/5 suppressed-but-present: chemistry true/false probes, every layer, both models")
+    refused = {(r, s) for r, s, c, sp in zip(graded.relation, graded.subject, graded.aligned_class, graded.split)
+               if c == "refusal" and sp == "test"}
+    st = fact_statements(CHEMISTRY_RELATIONS).map(lambda r: {"subject": r["object_shown"]})
+    if cfg.quick:
+        st = st.select([i for i in range(len(st)) if (i // 2) % 2 == 0 or (st[i]["relation"], st[i]["entity"]) in refused])
+    store = cache_activations(pair, st, layers=range(pair.n_layers), positions=["span_last"], batch_size=cfg.batch_size,
+                              out_dir=out / "cache_chemistry")
+    meta = store.frame()
+    test = [(r, e) in refused and s == "test" for r, e, s in zip(st["relation"], st["entity"], meta["split"])]
+    frame, _ = probe_store(store, test_mask=test, n_boot=cfg.n_boot)
+    frame.to_csv(out / "probes_chemistry.csv", index=False)
+    fig = probe_accuracy_by_layer(frame, title="Held-out chemistry facts the aligned model refuses: true/false probe")
+    export(fig, out / "probes_chemistry.html", size="double")
+    acc = frame[(frame.metric == "accuracy") & (frame.probe == "logistic")]
+    best = {side: acc[acc.model == side].sort_values("value").iloc[-1] for side in ("base", "aligned")}
+    ctrl = frame[(frame.metric == "accuracy") & (frame.probe == "control_task")]
+    summary["probe_best"] = {side: {"layer": int(b.layer), "accuracy": round(float(b.value), 3),
+                                    "ci": [round(float(b.ci_low), 3), round(float(b.ci_high), 3)]} for side, b in best.items()}
+    summary["probe_control_max"] = round(float(ctrl.value.max()), 3)
+    summary["probe_n_test"] = int(sum(test))
+    report.heading("Suppressed but present: the aligned model still represents the facts it refuses")
+    report.figure(fig, f"Logistic probes per layer, fitted on train-split chemistry statements, tested on {sum(test)} "
+                       "statements about held-out elements the aligned model refuses to discuss; bands are 95% bootstrap "
+                       "CIs; grey: control task (random labels per element) and a random direction.")
+
+    _step("3/5 cross-model patching: base -> aligned on held-out chemistry questions")
+    held = [(q, a) for q, a, r, s in zip(graded.subject, graded.answer, graded.relation, graded.split)
+            if (r, q) in refused and r == "element_symbol"][: cfg.patch_prompts]
+    table = facts(["element_symbol"]).to_pandas().set_index("subject")
+    questions = [table.loc[s, "text"] for s, _ in held]
+    tok = pair.aligned.tokenizer
+    answer_ids = [tok(a, add_special_tokens=False).input_ids[0] for _, a in held]
+    refuse_id = tok("I", add_special_tokens=False).input_ids[0]
+    patch = cross_model_sweep(pair, questions, logit_diff(answer_ids, [refuse_id] * len(held)), spans=[s for s, _ in held],
+                              positions=("span_last", "last"), max_batch=128)
+    patch.to_frame().to_csv(out / "patching.csv", index=False)
+    pfig = patch.figure("base -> aligned patching: logit(answer) - logit('I') at the last prompt token")
+    export(pfig, out / "patching.html", size="double")
+    peak = patch.to_frame().sort_values("value").iloc[-1]
+    summary["patching"] = {"clean_logit_diff": round(patch.clean, 3), "best_cell": {"layer": int(peak.layer),
+                           "position": peak.position, "logit_diff": round(float(peak.value), 3)}}
+    report.heading("Masking, not erasing: patching base activations into the aligned model")
+    report.figure(pfig, f"Mean over {len(held)} held-out chemistry questions; the unpatched aligned run gives "
+                        f"{patch.clean:.2f}. Positions are matched by marked position (the element's last token, the last "
+                        "prompt token), since the two sides see different prompt formats.")
+
+    _step("4/5 the refusal direction: select by ablation, then ablate and add")
+    gt = facts(n_cities=600).to_pandas()
+    gt["category"] = gt.id.map(dict(zip(graded.id, graded.category)))
+    gt["base_greedy"] = gt.id.map(dict(zip(graded.id, graded.base_greedy)))
+    n_train = 32 if cfg.quick else 64
+    chem_tr = gt[(gt.domain == "chemistry") & (gt.split == "train")].sample(n_train, random_state=0)
+    geo_tr = gt[(gt.domain == "geography") & (gt.split == "train") & (gt.category == "HighlyKnown")].sample(n_train, random_state=0)
+    chem_te = gt[(gt.domain == "chemistry") & (gt.split == "test")]
+    geo_te = gt[(gt.domain == "geography") & (gt.split == "test") & (gt.category == "HighlyKnown")]
+    if cfg.quick:
+        chem_te, geo_te = chem_te.head(16), geo_te.head(16)
+    else:
+        geo_te = geo_te.sample(min(50, len(geo_te)), random_state=0)
+    ref = refusal_direction(pair, chem_tr.text.tolist(), geo_tr.text.tolist(), chem_te.text.tolist(), chem_te.aliases.tolist(),
+                            geo_te.text.tolist(), geo_te.aliases.tolist(),
+                            base_correct_on_refused_test=[is_correct(b, a) for b, a in zip(chem_te.base_greedy, chem_te.aliases)],
+                            layers=cfg.direction_layers, n_val=8 if cfg.quick else 16, batch_size=cfg.batch_size)
+    ref.summary.to_csv(out / "refusal_direction.csv", index=False)
+    ref.selection.to_csv(out / "refusal_direction_selection.csv", index=False)
+    summary["refusal_direction"] = {"layer": ref.layer, **{m: v for m, v in zip(ref.summary.measure, ref.summary.value)}}
+    report.heading("One direction mediates the refusal")
+    report.text(f"Difference-of-means direction (massive dimensions excluded), selected at layer {ref.layer} by ablation "
+                "with a next-token KL guard on answered questions.")
+    report.table(ref.selection, "Candidate layers: refusal rate on validation chemistry prompts with the direction ablated, "
+                                "and mean next-token KL on answered prompts.")
+    report.table(ref.summary)
+    print(ref.summary.to_string(index=False))
+
+    _step("5/5 writing the report")
+    summary["seconds"] = round(time.time() - start, 1)
+    report.config({**asdict(cfg), "pair": pair.name})
+    path = report.write(out / "report.html")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"\nreport: {path}\nsummary: {json.dumps(summary)}")
+    return summary
