@@ -1,0 +1,26 @@
+"""The main job, end to end at quick sizes on the real default pair."""
+
+import json
+
+import pytest
+
+from interp.demo import DemoConfig, run_demo
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_quick_writes_the_report_and_finds_suppressed_knowledge(tmp_path):
+    summary = run_demo(DemoConfig(out_dir=str(tmp_path), quick=True))
+    report = (tmp_path / "report.html").read_text()
+    assert report.count("plotly-graph-div") >= 2 and "Configuration and versions" in report
+    assert report.count("<script") >= 1 and "src=\"https://cdn.plot.ly" not in report  # self-contained
+    for name in ("probes_chemistry.csv", "probes_chemistry.html", "patching.csv", "refusal_direction.csv", "summary.json"):
+        assert (tmp_path / name).is_file(), name
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    # Suppressed but present (measured 0.74 at layer 10): the refused facts are decodable, above the controls.
+    aligned = summary["probe_best"]["aligned"]
+    assert aligned["accuracy"] > 0.6 and aligned["ci"][0] > 0.5
+    # Refusal is total before ablation and gone after it (measured 1.0 -> 0.0).
+    ref = summary["refusal_direction"]
+    assert ref["aligned refuses held-out refused-set prompts"] >= 0.9
+    assert ref["... with the direction ablated: refuses"] <= 0.25

@@ -1,0 +1,31 @@
+"""Batched patching on the real default base equals transformer_lens.patching."""
+
+import pytest
+import torch
+from transformer_lens import patching as tl_patching
+
+from interp import load_model
+from interp.patching import clean_resid_pre, logit_diff, resid_pre_sweep
+from interp.prompts import PromptBatch
+
+pytestmark = pytest.mark.integration
+
+
+def test_sweep_equals_transformer_lens_on_the_real_base():
+    model = load_model("gemma-3-270m", device="cpu")
+    tok = model.tokenizer
+    clean = tok(["The Eiffel Tower is in the city of", "The Colosseum is in the city of"], return_tensors="pt").input_ids
+    corrupt = tok(["The Eiffel Tower is in the city of", "The Colosseum is in the city of"][::-1], return_tensors="pt").input_ids
+    assert clean.shape == corrupt.shape
+    paris, rome = tok(" Paris", add_special_tokens=False).input_ids[0], tok(" Rome", add_special_tokens=False).input_ids[0]
+    with torch.inference_mode():
+        _, cache = model.run_with_cache(clean)
+    ref = tl_patching.get_act_patch_resid_pre(model, corrupt, cache, lambda lg: (lg[:, -1, paris] - lg[:, -1, rome]).mean())
+    B, T = clean.shape
+    mask = torch.ones_like(clean)
+    last = {"last": torch.full((B,), T - 1)}
+    ours = resid_pre_sweep(model, PromptBatch(corrupt, mask, last, [""] * B),
+                           clean_resid_pre(model, PromptBatch(clean, mask, dict(last), [""] * B)),
+                           logit_diff([paris] * B, [rome] * B))
+    assert ours.shape == ref.shape == (model.cfg.n_layers, T)
+    assert (ours - ref).abs().max().item() <= 1e-4
