@@ -19,7 +19,7 @@ from interp.cache.fastpath import decoder_layers, layer_input, unwrapped
 from interp.patching.core import clean_resid_pre
 from interp.prompts import PromptBatch
 
-__all__ = ["mean_diff_directions", "ablated", "added", "kl_last_token", "last_logits"]
+__all__ = ["mean_diff_directions", "ablated", "added", "kl_last_token", "last_logits", "orthogonalize_weights"]
 
 
 def mean_diff_directions(
@@ -56,24 +56,36 @@ def _unit(direction: Tensor) -> Tensor:
 
 
 @contextmanager
-def ablated(model: TransformerBridge, direction: Float[Tensor, " d_model"]) -> Iterator[TransformerBridge]:
+def ablated(
+    model: TransformerBridge, direction: Float[Tensor, " d_model"], *, skip_first: bool = True
+) -> Iterator[TransformerBridge]:
     """Within the block, ``model`` runs with ``direction`` projected out of the residual stream
-    entering every layer and the final norm, at every position after the first (the first token,
-    BOS, carries the massive attention-sink activations of models such as Gemma; projecting there
-    breaks the model whatever the direction)."""
+    entering every layer, between attention and MLP, and entering the final norm, at every position
+    after the first (``skip_first``: the first token, BOS, carries the massive attention-sink
+    activations of models such as Gemma; projecting there breaks the model whatever the direction)."""
     r = _unit(direction.float())
     with unwrapped(model) as hf:
         body, layers = decoder_layers(hf, int(model.cfg.n_layers))
 
+        state: dict[str, Tensor] = {}
+
         def project(mod, args, kwargs):
             x = layer_input(args, kwargs)
             rr = r.to(x.device, x.dtype)
-            x = x - ((x @ rr) * _after_first(kwargs, x)).unsqueeze(-1) * rr
+            if "position_ids" in kwargs or mod is not body.norm and not state:
+                keep = _after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
+                state["keep"] = keep  # reused by the norms inside this layer and the final norm
+            keep = state["keep"]
+            x = x - ((x @ rr) * keep).unsqueeze(-1) * rr
             if args and isinstance(args[0], Tensor):
                 return (x,) + tuple(args[1:]), kwargs
             return args, {**kwargs, "hidden_states": x}
 
         handles = [layer.register_forward_pre_hook(project, with_kwargs=True) for layer in layers]
+        for layer in layers:  # the residual between attention and MLP (resid_mid) is what this norm reads
+            mid = getattr(layer, "pre_feedforward_layernorm", None) or getattr(layer, "post_attention_layernorm", None)
+            if mid is not None:
+                handles.append(mid.register_forward_pre_hook(project, with_kwargs=True))
         handles.append(body.norm.register_forward_pre_hook(project, with_kwargs=True))
         try:
             yield model
@@ -112,6 +124,34 @@ def _after_first(kwargs: dict, x: Tensor) -> Tensor:
         ones[:, 0] = 0
         return ones
     return (pos > 0).to(x.dtype).expand(x.shape[:-1])
+
+
+def orthogonalize_weights(model: TransformerBridge, direction: Float[Tensor, " d_model"]) -> TransformerBridge:
+    """Edit ``model`` in place so that nothing writes ``direction`` into the residual stream: the
+    token embedding and every attention / MLP output projection are orthogonalised to it
+    (Arditi et al. 2024). Equivalent to :func:`ablated` with ``skip_first=False`` for models whose
+    blocks add those projections to the residual stream directly (Llama, Qwen2, Mistral, ...).
+    Models with norms after the projections (Gemma 2/3: ``post_attention_layernorm``,
+    ``post_feedforward_layernorm``) have no such weight edit; they are refused."""
+    r = _unit(direction.float())
+    with unwrapped(model) as hf:
+        body, layers = decoder_layers(hf, int(model.cfg.n_layers))
+        if any(hasattr(layer, "post_feedforward_layernorm") for layer in layers):
+            raise NotImplementedError(
+                f"{type(hf).__name__} normalises attention and MLP outputs before adding them to the residual "
+                "stream, so no weight edit removes a direction; use the ablated(...) hooks instead"
+            )
+        with torch.no_grad():
+            emb = body.embed_tokens.weight  # [vocab, d]
+            emb -= (emb @ r.to(emb))[:, None] * r.to(emb)
+            for layer in layers:
+                for proj in (layer.self_attn.o_proj, layer.mlp.down_proj):
+                    W = proj.weight  # [d, in]
+                    rr = r.to(W)
+                    W -= rr[:, None] * (rr @ W)[None, :]
+                    if proj.bias is not None:
+                        proj.bias -= (proj.bias @ rr) * rr
+    return model
 
 
 def kl_last_token(p_logits: Tensor, q_logits: Tensor) -> Tensor:
