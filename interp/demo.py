@@ -141,8 +141,8 @@ def run_demo(cfg: DemoConfig) -> dict:
         chem_te, geo_te = chem_te.head(16), geo_te.head(16)
     else:
         geo_te = geo_te.sample(min(50, len(geo_te)), random_state=0)
-    ref = refusal_direction(pair, chem_tr.text.tolist(), geo_tr.text.tolist(), chem_te.text.tolist(), chem_te.aliases.tolist(),
-                            geo_te.text.tolist(), geo_te.aliases.tolist(),
+    ref = refusal_direction(pair, chem_tr.text.tolist(), geo_tr.text.tolist(), chem_te.text.tolist(), [list(a) for a in chem_te.aliases],
+                            geo_te.text.tolist(), [list(a) for a in geo_te.aliases],
                             base_correct_on_refused_test=[is_correct(b, a) for b, a in zip(chem_te.base_greedy, chem_te.aliases)],
                             layers=cfg.direction_layers, n_val=8 if cfg.quick else 16, batch_size=cfg.batch_size)
     ref.summary.to_csv(out / "refusal_direction.csv", index=False)

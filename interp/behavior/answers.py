@@ -23,7 +23,7 @@ Example:
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 __all__ = ["normalize", "is_correct", "is_refusal", "is_idk", "classify", "CLASSES"]
 
@@ -64,13 +64,13 @@ def is_idk(response: str) -> bool:
     return bool(_IDK.search(_plain(response)))
 
 
-def is_correct(response: str, answers: Sequence[str]) -> bool:
+def is_correct(response: str, answers: Iterable[str]) -> bool:
     """Whether any accepted answer occurs (as whole words) in the response's first line."""
     head = f" {normalize(_head(response))} "
     return any(f" {a} " in head for a in (normalize(x) for x in answers) if a)
 
 
-def classify(response: str, answers: Sequence[str]) -> str:
+def classify(response: str, answers: Iterable[str]) -> str:
     """One of :data:`CLASSES` (rules in the module docstring)."""
     if is_refusal(response):
         return "refusal"
