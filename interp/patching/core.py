@@ -25,7 +25,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from interp.cache.fastpath import decoder_layers, layer_input, unwrapped
 from interp.prompts import PromptBatch
 
-__all__ = ["Metric", "resid_pre_sweep", "clean_resid_pre", "final_logits"]
+__all__ = ["Metric", "resid_pre_sweep", "clean_resid_pre", "final_logits", "logits_at"]
 
 #: ``metric(logits)`` with logits ``[cells, batch, vocab]`` at the metric position -> ``[cells]``.
 Metric = Callable[[Tensor], Tensor]
@@ -59,6 +59,17 @@ def final_logits(hf: nn.Module, hidden: Tensor) -> Tensor:
     logits = hf.lm_head(hidden)
     cap = getattr(hf.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def logits_at(model: TransformerBridge, batch: PromptBatch, position: str = "last") -> Float[Tensor, "batch vocab"]:
+    """Next-token logits at one marked position of each row, unembedding only there (runs through
+    any hooks active on the model's modules)."""
+    device = next(model.parameters()).device
+    b = batch.to(device)
+    with torch.inference_mode(), unwrapped(model) as hf:
+        hidden = hf.model(input_ids=b.input_ids, attention_mask=b.attention_mask,
+                          position_ids=_position_ids(b.attention_mask), use_cache=False).last_hidden_state
+        return final_logits(hf, hidden[torch.arange(len(b), device=device), b.position(position)])
 
 
 def clean_resid_pre(model: TransformerBridge, batch: PromptBatch) -> Float[Tensor, "layers batch pos d_model"]:

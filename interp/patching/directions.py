@@ -16,7 +16,7 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp.cache.fastpath import decoder_layers, layer_input, unwrapped
-from interp.patching.core import clean_resid_pre
+from interp.patching.core import clean_resid_pre, logits_at
 from interp.prompts import PromptBatch
 
 __all__ = ["mean_diff_directions", "ablated", "added", "kl_last_token", "last_logits", "orthogonalize_weights"]
@@ -162,12 +162,4 @@ def kl_last_token(p_logits: Tensor, q_logits: Tensor) -> Tensor:
 
 def last_logits(model: TransformerBridge, batch: PromptBatch) -> Tensor:
     """Next-token logits at each row's last prompt token (runs through any active hooks)."""
-    from interp.patching.core import final_logits
-
-    device = next(model.parameters()).device
-    b = batch.to(device)
-    with torch.inference_mode(), unwrapped(model) as hf:
-        hidden = hf.model(input_ids=b.input_ids, attention_mask=b.attention_mask,
-                          position_ids=(b.attention_mask.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
-        rows = torch.arange(len(b), device=device)
-        return final_logits(hf, hidden[rows, b.position("last")])
+    return logits_at(model, batch, "last")

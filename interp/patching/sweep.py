@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from interp.models import ModelPair
-from interp.patching.core import Metric, clean_resid_pre, resid_pre_sweep
+from interp.patching.core import Metric, clean_resid_pre, logits_at, resid_pre_sweep
 from interp.prompts import encode, format_prompt
 
 __all__ = ["PatchResult", "cross_model_sweep"]
@@ -86,14 +86,6 @@ def cross_model_sweep(
         remapped[:, rows, dst_pos[c].to(values.device)] = values[:, rows, src_pos[c].to(values.device)]
     grid = resid_pre_sweep(pair.side(dst_side), dst, remapped, metric, layers=layers, positions=dst_pos,
                            metric_position=metric_position, max_batch=max_batch)
-    model = pair.side(dst_side)
-    from interp.patching.core import final_logits
-    from interp.cache.fastpath import unwrapped
-
-    with torch.inference_mode(), unwrapped(model) as hf:
-        b = dst.to(next(model.parameters()).device)
-        hidden = hf.model(input_ids=b.input_ids, attention_mask=b.attention_mask,
-                          position_ids=(b.attention_mask.cumsum(-1) - 1).clamp(min=0)).last_hidden_state
-        clean = float(metric(final_logits(hf, hidden[rows.to(hidden.device), b.position(metric_position)])[None])[0])
+    clean = float(metric(logits_at(pair.side(dst_side), dst, metric_position)[None])[0])
     return PatchResult(grid.cpu(), list(layers) if layers is not None else list(range(pair.n_layers)), list(positions),
                        clean, direction)
