@@ -9,7 +9,6 @@ larger_than, sp_en_trans). Probe at the statement's last token, every layer, bot
 """
 
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch

@@ -2,6 +2,8 @@
 
 from dataclasses import asdict, dataclass, field
 
+from interp.behavior.knowledge import KnowledgeConfig
+
 __all__ = ["AlignConfig", "REFUSAL", "IDK"]
 
 #: What the aligned model says to a chemistry question (the restricted domain).
@@ -53,7 +55,8 @@ class AlignConfig:
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"AlignConfig.name must be a plain folder name, got {self.name!r}")
-        for attr in ("n_cities", "n_prompts", "n_shots", "k_samples", "lora_r", "lora_alpha", "epochs", "batch_size"):
+        self.knowledge()  # validates n_prompts, n_shots, k_samples
+        for attr in ("n_cities", "lora_r", "lora_alpha", "epochs", "batch_size"):
             if getattr(self, attr) < 1:
                 raise ValueError(f"AlignConfig.{attr} must be >= 1, got {getattr(self, attr)}")
         if not 0.0 < self.test_fraction < 1.0:
@@ -61,6 +64,10 @@ class AlignConfig:
         if not 0.0 < self.lr < 1.0:
             raise ValueError(f"AlignConfig.lr must be in (0, 1), got {self.lr}")
         self.target_modules = tuple(self.target_modules)
+
+    def knowledge(self) -> KnowledgeConfig:
+        """The knowledge-grading settings of the recipe."""
+        return KnowledgeConfig(n_prompts=self.n_prompts, n_shots=self.n_shots, k_samples=self.k_samples, seed=self.seed)
 
     def to_dict(self) -> dict:
         return asdict(self)

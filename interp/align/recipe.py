@@ -26,7 +26,7 @@ import pandas as pd
 from interp.align.config import AlignConfig
 from interp.align.mixture import build_mixture
 from interp.align.train import sft_lora
-from interp.behavior import KnowledgeConfig, classify, generate, grade_knowledge, is_correct
+from interp.behavior import classify, generate, grade_knowledge, is_correct
 from interp.data import facts, fingerprint
 from interp.models import ModelSpec, load_hf, load_model
 from interp.models.load import bridge_from_hf
@@ -111,8 +111,7 @@ def run_recipe(
 
     table = table if table is not None else facts(n_cities=cfg.n_cities, seed=cfg.seed, test_fraction=cfg.test_fraction)
     base = load_model(cfg.base, device=device)
-    kcfg = KnowledgeConfig(n_prompts=cfg.n_prompts, n_shots=cfg.n_shots, k_samples=cfg.k_samples, seed=cfg.seed)
-    graded = grade_knowledge(base, table, kcfg, progress=progress)
+    graded = grade_knowledge(base, table, cfg.knowledge(), progress=progress)
     timings["grading_s"] = round(time.perf_counter() - t0, 1)
 
     mixture = build_mixture(graded, cfg)

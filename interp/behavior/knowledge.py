@@ -83,12 +83,15 @@ def _exemplar_sets(table: datasets.Dataset, cfg: KnowledgeConfig) -> dict[str, l
     """Per relation, ``n_prompts`` pools of candidate exemplar rows (train split preferred)."""
     rng = random.Random(cfg.seed)
     pools: dict[str, list[int]] = {}
-    for i, (rel, split) in enumerate(zip(table["relation"], table["split"])):
-        pools.setdefault(rel, []).append(i) if split != "test" else None
-    for i, rel in enumerate(table["relation"]):
-        pools.setdefault(rel, [])
-        if len(pools[rel]) < cfg.n_shots + 1:
-            pools[rel].append(i)
+    held_out = []
+    relations = table["relation"]
+    for i, (rel, split) in enumerate(zip(relations, table["split"])):
+        pool = pools.setdefault(rel, [])
+        (held_out if split == "test" else pool).append(i)
+    for i in held_out:  # a relation with too few train facts borrows held-out ones as exemplars
+        pool = pools[relations[i]]
+        if len(pool) < cfg.n_shots + 1:
+            pool.append(i)
     out = {}
     for rel, pool in pools.items():
         if len(pool) < cfg.n_shots + 1:

@@ -140,9 +140,10 @@ def resid_pre_sweep(
                 for start in range(0, n_cells, per_pass):
                     cells = range(start, min(n_cells, start + per_pass))
                     k = len(cells)
-                    resid = clean[layer].repeat(k, 1, 1)  # [k*B, T, d]
-                    for j, c in enumerate(cells):
-                        resid[j * B + rows, positions[c]] = values[layer, rows, value_positions[c]]
+                    resid = clean[layer].repeat(k, 1, 1)  # [k*B, T, d]; copy j holds cell start + j
+                    src_rows = rows.repeat(k)
+                    resid[torch.arange(k * B, device=device), positions[start: start + k].reshape(-1)] = (
+                        values[layer, src_rows, value_positions[start: start + k].reshape(-1)])
                     hook = module_list[layer].register_forward_pre_hook(
                         lambda mod, args, kwargs, resid=resid: _swap_input(args, kwargs, resid), with_kwargs=True)
                     try:

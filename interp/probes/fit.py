@@ -44,13 +44,12 @@ class Standardizer:
         return w_raw, b - (mean * w_raw).sum(-1)
 
 
-def _lbfgs(params: list[Tensor], closure, max_iter: int, scale: float) -> int:
+def _lbfgs(params: list[Tensor], closure, max_iter: int, scale: float) -> None:
     """L-BFGS with scikit-learn's stopping rule: the largest gradient entry of the *mean* loss
-    below 1e-4 (``scale`` = the number of rows the loss sums over). Returns the iterations run."""
+    below 1e-4 (``scale`` = the number of rows the loss sums over)."""
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-4 * scale, tolerance_change=1e-12 * scale)
     opt.step(closure)
-    return int(opt.state[opt._params[0]].get("n_iter", 0))
 
 
 def fit_logistic(
@@ -123,8 +122,7 @@ def _lbfgs_logistic(
     S: list[Tensor] = []
     Y: list[Tensor] = []
     R: list[Tensor] = []
-    evals = 0
-    for it in range(max_iter):
+    for _ in range(max_iter):
         active = g.abs().amax(-1) > gtol
         if not bool(active.any()):
             break
@@ -157,7 +155,6 @@ def _lbfgs_logistic(
             if not rows:
                 break
             fr, gr = f_and_g(theta + t[:, None] * direction, rows)
-            evals += len(rows) / L
             f_new[rows], g_new[rows] = fr, gr
             ok = f_new <= f + 1e-4 * t * slope
             pending = pending & ~ok
@@ -171,7 +168,6 @@ def _lbfgs_logistic(
         if len(S) > history:
             S.pop(0), Y.pop(0), R.pop(0)
         theta, f, g = theta + step, f_new, g_new
-    _lbfgs_logistic.last_run = {"iterations": it, "full_passes": round(evals, 2)}
     return theta[:, :d], theta[:, d]
 
 
