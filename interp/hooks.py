@@ -28,6 +28,7 @@ __all__ = [
     "mlp_out",
     "FINAL_NORM",
     "check_available",
+    "head_z",
 ]
 
 #: Hooks that read the residual stream (``d_model`` wide) at one layer.
@@ -88,6 +89,13 @@ def attn_out(layer: int) -> str:
 def mlp_out(layer: int) -> str:
     """MLP output of block ``layer`` (added to the residual stream)."""
     return name("mlp_out", layer)
+
+
+def head_z(layer: int) -> str:
+    """Per-head attention output of block ``layer`` before the output projection
+    (``[batch, pos, n_heads, d_head]``)."""
+    name("attn_out", layer)  # validates the layer
+    return f"blocks.{layer}.attn.hook_z"
 
 
 def check_available(available: Iterable[str], wanted: Sequence[str]) -> None:

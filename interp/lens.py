@@ -4,12 +4,18 @@ For a batch and one marked position, :func:`logit_lens` returns, per layer, the 
 probability of each row's answer token when ``resid_post`` of that layer is decoded as if it were
 the last layer. The last layer's decoding is the model's own output.
 
+:func:`lens_pair` runs it on both models of a pair (each with its own prompt format) for questions
+and their answers, and returns a :class:`LensResult` (frame, per-layer summary, figure): the
+"present in the middle, masked at the end" picture for questions the aligned model refuses.
+
 Example:
     >>> frame = logit_lens(pair.aligned, batch, answer_ids)     # doctest: +SKIP
     >>> frame.groupby("layer")[["rank", "prob"]].median()       # doctest: +SKIP
+    >>> lens_pair(pair, ["What is the chemical symbol for iron?"], ["Fe"]).summary()  # doctest: +SKIP
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -18,9 +24,10 @@ from transformer_lens.model_bridge import TransformerBridge
 from interp.cache.capture import capture
 from interp.cache.fastpath import unwrapped
 from interp.patching.core import final_logits
-from interp.prompts import PromptBatch
+from interp.models import ModelPair
+from interp.prompts import PromptBatch, encode, format_prompt
 
-__all__ = ["logit_lens"]
+__all__ = ["logit_lens", "lens_pair", "LensResult"]
 
 
 def logit_lens(
@@ -45,3 +52,62 @@ def logit_lens(
                 rows.append({"example": i, "layer": layer, "rank": int(rank[i]), "prob": float(prob[i]),
                              "logit": float(target[i])})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class LensResult:
+    """Logit-lens rows for both models: ``model, example, layer, rank, prob, logit``."""
+
+    frame: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame
+
+    def summary(self) -> pd.DataFrame:
+        """Per model and layer: median rank, mean probability, share of examples with rank 1."""
+        g = self.frame.groupby(["model", "layer"])
+        out = pd.DataFrame({"median_rank": g["rank"].median(), "mean_prob": g["prob"].mean(),
+                            "top1": g["rank"].apply(lambda r: float((r == 1).mean())), "n": g.size()})
+        return out.reset_index()
+
+    def figure(self, title: str = ""):
+        from interp.plots.figures import logit_lens_curves
+
+        return logit_lens_curves(self.summary(), title=title)
+
+    def _repr_html_(self) -> str:
+        return self.summary().pivot(index="layer", columns="model", values="median_rank").to_html()
+
+
+def lens_pair(
+    pair: ModelPair, questions: Sequence[str], answers: Sequence[str], *, base_texts: Sequence[str] | None = None,
+    layers: Sequence[int] | None = None,
+) -> LensResult:
+    """Logit lens at the last prompt token for the first token of each answer, base and aligned.
+
+    Each side sees its own prompt format (plain / chat). ``base_texts`` gives the base model other
+    text than the questions, e.g. the completion form "The chemical symbol for iron is" that a base
+    model continues with the answer. The answer's first token is taken as the tokenizer encodes
+    ``" " + answer`` on the plain side and ``answer`` on the chat side (what each model would emit
+    next).
+    """
+    if len(questions) != len(answers) or not questions:
+        raise ValueError(f"lens_pair needs one answer per question, got {len(questions)} questions and {len(answers)} answers")
+    if base_texts is not None and len(base_texts) != len(questions):
+        raise ValueError(f"base_texts has {len(base_texts)} entries for {len(questions)} questions; pass one per question")
+    frames = []
+    for side in ("base", "aligned"):
+        model = pair.side(side)
+        tok = model.tokenizer
+        style = pair.style(side)
+        src = base_texts if side == "base" and base_texts is not None else questions
+        texts = [format_prompt(q, style=style, tokenizer=tok) for q in src]
+        lead = " " if style == "plain" else ""
+        ids = []
+        for a in answers:
+            enc = tok(lead + str(a).strip(), add_special_tokens=False).input_ids
+            if not enc:
+                raise ValueError(f"answer {a!r} encodes to no tokens")
+            ids.append(enc[0])
+        frames.append(logit_lens(model, encode(tok, texts), ids, layers=layers).assign(model=side))
+    return LensResult(pd.concat(frames, ignore_index=True))

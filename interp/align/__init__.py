@@ -2,8 +2,8 @@
 
 from interp.align.config import IDK, REFUSAL, AlignConfig
 from interp.align.mixture import build_mixture
-from interp.align.recipe import RecipeResult, behavior_table, run_recipe
+from interp.align.recipe import RecipeResult, behavior_table, graded_facts, run_recipe
 from interp.align.train import response_loss, sft_lora
 
-__all__ = ["IDK", "REFUSAL", "AlignConfig", "RecipeResult", "behavior_table", "build_mixture", "response_loss",
+__all__ = ["IDK", "REFUSAL", "AlignConfig", "RecipeResult", "behavior_table", "build_mixture", "graded_facts", "response_loss",
            "run_recipe", "sft_lora"]

@@ -33,7 +33,7 @@ from interp.models.load import bridge_from_hf
 from interp.models.registry import DATA_DIR
 from interp.prompts import format_prompt
 
-__all__ = ["run_recipe", "RecipeResult", "behavior_table"]
+__all__ = ["run_recipe", "RecipeResult", "behavior_table", "graded_facts"]
 
 
 @dataclass
@@ -175,3 +175,26 @@ def run_recipe(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RecipeResult(final, behavior, record)
+
+
+def graded_facts(name: str = "default") -> pd.DataFrame:
+    """The facts a recipe graded, joined with the fact table (``text``, ``aliases``, ``domain``,
+    ``popularity``...): one row per fact with its ``category`` under the base model and, for the
+    held-out split, the aligned model's response class.
+
+    Example:
+        >>> facts = graded_facts("default")                           # doctest: +SKIP
+        >>> facts.groupby("category").popularity.median()             # doctest: +SKIP
+    """
+    from interp.models.registry import get_pair_spec
+
+    entry = get_pair_spec(name)
+    folder = Path(entry.adapter_dir or "")
+    graded_file, recipe_file = folder / "facts.jsonl", folder / "recipe.json"
+    if entry.placeholder or not graded_file.is_file() or not recipe_file.is_file():
+        raise FileNotFoundError(f"pair {name!r} has no recipe record ({graded_file}); run `interp align` first")
+    cfg = json.loads(recipe_file.read_text())["config"]
+    graded = pd.read_json(graded_file, lines=True)
+    table = facts(n_cities=cfg["n_cities"], seed=cfg["seed"], test_fraction=cfg["test_fraction"]).to_pandas()
+    extra = [c for c in table.columns if c not in graded.columns or c == "id"]
+    return graded.merge(table[extra], on="id", how="left", validate="one_to_one")

@@ -40,7 +40,8 @@ def generate(
     progress: bool | str = False,
     prefixes: Sequence[str] | None = None,
     stop_at_newline: bool = False,
-) -> list[str] | list[list[str]]:
+    return_ids: bool = False,
+) -> list[str] | list[list[str]] | list[list[int]]:
     """Continue each formatted prompt; returns the new text only.
 
     Args:
@@ -58,11 +59,15 @@ def generate(
             rest are tokenized separately (choose a prefix that ends at a token boundary, such as
             a newline).
         stop_at_newline: also stop a sequence at a newline token (short answers).
+        return_ids: return the new token ids of each prompt (greedy, ``num_samples=1``) instead of
+            text, up to and including the token that stopped it (end of turn, EOS, newline).
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if num_samples > 1 and not do_sample:
         raise ValueError("num_samples > 1 needs do_sample=True (greedy decoding gives one answer)")
+    if return_ids and num_samples > 1:
+        raise ValueError("return_ids=True returns one sequence per prompt; use num_samples=1")
     hf, tok = _hf(model)
     if prefixes is not None:
         if len(prefixes) != len(prompts):
@@ -110,9 +115,13 @@ def generate(
                 pad_token_id=pad,
             )
             new = gen[:, input_ids.shape[1]:]
-            texts = tok.batch_decode(new, skip_special_tokens=True)
-            for j, i in enumerate(idx):
-                out[i] = texts[j * num_samples: (j + 1) * num_samples]
+            if return_ids:
+                for j, i in enumerate(idx):
+                    out[i] = [_until_stop(new[j].tolist(), set(eos))]
+            else:
+                texts = tok.batch_decode(new, skip_special_tokens=True)
+                for j, i in enumerate(idx):
+                    out[i] = texts[j * num_samples: (j + 1) * num_samples]
             bar.update(len(idx))
     bar.close()
     return [o[0] for o in out] if num_samples == 1 else out
@@ -140,3 +149,10 @@ def _inputs(hf: Any, tok: Any, prefix: str, prompts: list[str], num_samples: int
     cache = hf(head, use_cache=True, logits_to_keep=1).past_key_values
     cache.batch_repeat_interleave(len(prompts) * num_samples)
     return ids, mask, cache
+
+
+def _until_stop(ids: list[int], stops: set[int]) -> list[int]:
+    for k, t in enumerate(ids):
+        if t in stops:
+            return ids[: k + 1]
+    return ids

@@ -8,10 +8,12 @@ import torch
 from torch import Tensor
 
 from interp.models import ModelPair
+from interp.patching.attribution import attribution_sweep
 from interp.patching.core import Metric, clean_resid_pre, logits_at, resid_pre_sweep
+from interp.patching.hooked import SWEEP_KINDS, clean_activations, head_sweep, hook_sweep
 from interp.prompts import encode, format_prompt
 
-__all__ = ["PatchResult", "cross_model_sweep"]
+__all__ = ["PatchResult", "cross_model_sweep", "cross_model_attribution"]
 
 
 @dataclass
@@ -23,26 +25,57 @@ class PatchResult:
     positions: list[str]
     clean: float  # metric of the destination run, unpatched
     direction: str
+    kind: str = "resid_pre"
+    estimate: bool = False  # True: attribution patching (first-order estimate), not an exact sweep
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"direction": self.direction, "layer": layer, "position": p,
-                              "value": float(self.values[i, j]), "clean": self.clean}
+        return pd.DataFrame([{"direction": self.direction, "kind": self.kind, "layer": layer, "position": p,
+                              "value": float(self.values[i, j]), "clean": self.clean, "estimate": self.estimate}
                              for i, layer in enumerate(self.layers) for j, p in enumerate(self.positions)])
 
-    def figure(self, title: str = ""):
-        """A layer x position heatmap (plotly)."""
-        import plotly.graph_objects as go
+    def figure(self, title: str = "", labels: dict | None = None):
+        """A layer x position (or layer x head) heatmap (plotly); ``labels`` maps a position name to
+        the token text shown next to it."""
+        from interp.plots.figures import patching_heatmap
 
-        from interp.plots.theme import LAYOUT
-
-        fig = go.Figure(go.Heatmap(z=self.values.T.cpu().numpy(), x=self.layers, y=self.positions, colorscale="Cividis",
-                                   colorbar=dict(title="metric")))
-        fig.update_layout(**LAYOUT, title=title or f"patching {self.direction} (clean {self.clean:.3f})",
-                          xaxis_title="layer (resid_pre)", yaxis_title="position")
+        what = "attribution estimate" if self.estimate else "patching"
+        fig = patching_heatmap(self.to_frame(), labels=labels,
+                               title=title or f"{what} {self.direction}, {self.kind} (clean {self.clean:.3f})")
+        fig.update_xaxes(title=f"layer ({self.kind})")
         return fig
 
     def _repr_html_(self) -> str:
         return self.to_frame().pivot(index="position", columns="layer", values="value").round(3).to_html()
+
+
+def _cross_inputs(pair: ModelPair, texts: Sequence[str], direction: str, spans, positions: Sequence[str], kind: str):
+    """Destination batch, source values remapped to destination positions, and the positions."""
+    src_side, _, dst_side = direction.partition("->")
+    if {src_side, dst_side} != {"base", "aligned"}:
+        raise ValueError(f"direction must be 'base->aligned' or 'aligned->base', got {direction!r}")
+    if kind not in SWEEP_KINDS + ("head",):
+        raise ValueError(f"kind must be one of {', '.join(SWEEP_KINDS + ('head',))}, got {kind!r}")
+    if "span_last" in positions and spans is None:
+        raise ValueError("position 'span_last' needs spans= (the substring to mark in each prompt)")
+    batches = {}
+    for side in (src_side, dst_side):
+        model = pair.side(side)
+        formatted = [format_prompt(t, style=pair.style(side), tokenizer=model.tokenizer) for t in texts]
+        batches[side] = encode(model.tokenizer, formatted, spans=spans if "span_last" in positions else None)
+    src, dst = batches[src_side], batches[dst_side]
+    if kind == "resid_pre":
+        values = clean_resid_pre(pair.side(src_side), src)
+    else:
+        values = clean_activations(pair.side(src_side), src, "z" if kind == "head" else kind)
+    dst_pos = torch.stack([dst.position(p) for p in positions])
+    src_pos = torch.stack([src.position(p) for p in positions])
+    # Source values are read at the source's marked positions, written at the destination's.
+    width = dst.input_ids.shape[1]
+    remapped = torch.zeros(values.shape[0], values.shape[1], width, *values.shape[3:], dtype=values.dtype, device=values.device)
+    rows = torch.arange(len(texts), device=values.device)
+    for c in range(len(positions)):
+        remapped[:, rows, dst_pos[c].to(values.device)] = values[:, rows, src_pos[c].to(values.device)]
+    return pair.side(dst_side), dst, remapped, dst_pos
 
 
 def cross_model_sweep(
@@ -55,37 +88,58 @@ def cross_model_sweep(
     positions: Sequence[str] = ("span_last", "last"),
     layers: Sequence[int] | None = None,
     metric_position: str = "last",
+    kind: str = "resid_pre",
     max_batch: int = 256,
 ) -> PatchResult:
-    """Patch one model's ``resid_pre`` into the other's, cell by cell (layer x marked position).
+    """Patch one model's activations into the other's, cell by cell (layer x marked position).
 
     Base and aligned see their own prompt formats (plain vs chat template), so raw indices do not
     line up; positions are matched by *marked positions* (``span_last``: last token of ``spans``
     in each prompt; ``last``: last prompt token). ``direction`` is ``"base->aligned"`` (base
     activations into the aligned run) or ``"aligned->base"``.
+
+    ``kind``: the hook patched — ``resid_pre`` (fast path), ``resid_mid``, ``resid_post``,
+    ``attn_out``, ``mlp_out``, or ``"head"``: each attention head's output (``hook_z``) at all the
+    marked positions at once; the result's positions are then ``head 0 .. head n-1``.
     """
-    src_side, _, dst_side = direction.partition("->")
-    if {src_side, dst_side} != {"base", "aligned"}:
-        raise ValueError(f"direction must be 'base->aligned' or 'aligned->base', got {direction!r}")
-    if "span_last" in positions and spans is None:
-        raise ValueError("position 'span_last' needs spans= (the substring to mark in each prompt)")
-    batches = {}
-    for side in (src_side, dst_side):
-        model = pair.side(side)
-        formatted = [format_prompt(t, style=pair.style(side), tokenizer=model.tokenizer) for t in texts]
-        batches[side] = encode(model.tokenizer, formatted, spans=spans if "span_last" in positions else None)
-    src, dst = batches[src_side], batches[dst_side]
-    values = clean_resid_pre(pair.side(src_side), src)
-    dst_pos = torch.stack([dst.position(p) for p in positions])
-    src_pos = torch.stack([src.position(p) for p in positions])
-    # Source values are read at the source's marked positions, written at the destination's.
-    width = dst.input_ids.shape[1]
-    remapped = torch.zeros(values.shape[0], values.shape[1], width, values.shape[-1], dtype=values.dtype, device=values.device)
-    rows = torch.arange(len(texts), device=values.device)
-    for c in range(len(positions)):
-        remapped[:, rows, dst_pos[c].to(values.device)] = values[:, rows, src_pos[c].to(values.device)]
-    grid = resid_pre_sweep(pair.side(dst_side), dst, remapped, metric, layers=layers, positions=dst_pos,
-                           metric_position=metric_position, max_batch=max_batch)
-    clean = float(metric(logits_at(pair.side(dst_side), dst, metric_position)[None])[0])
-    return PatchResult(grid.cpu(), list(layers) if layers is not None else list(range(pair.n_layers)), list(positions),
-                       clean, direction)
+    model, dst, values, dst_pos = _cross_inputs(pair, texts, direction, spans, positions, kind)
+    layer_list = list(layers) if layers is not None else list(range(pair.n_layers))
+    if kind == "resid_pre":
+        grid = resid_pre_sweep(model, dst, values, metric, layers=layers, positions=dst_pos,
+                               metric_position=metric_position, max_batch=max_batch)
+        labels = list(positions)
+    elif kind == "head":
+        grid = head_sweep(model, dst, values, metric, layers=layers, positions=dst_pos, metric_position=metric_position,
+                          max_batch=max_batch)
+        labels = [f"head {h}" for h in range(int(model.cfg.n_heads))]
+    else:
+        grid = hook_sweep(model, dst, values, metric, kind=kind, layers=layers, positions=dst_pos,
+                          metric_position=metric_position, max_batch=max_batch)
+        labels = list(positions)
+    clean = float(metric(logits_at(model, dst, metric_position)[None])[0])
+    return PatchResult(grid.cpu(), layer_list, labels, clean, direction, kind)
+
+
+def cross_model_attribution(
+    pair: ModelPair,
+    texts: Sequence[str],
+    metric: Metric,
+    *,
+    direction: str = "base->aligned",
+    spans: Sequence[str] | None = None,
+    positions: Sequence[str] = ("span_last", "last"),
+    layers: Sequence[int] | None = None,
+    metric_position: str = "last",
+    kind: str = "resid_pre",
+) -> PatchResult:
+    """Attribution patching (first-order estimate) of :func:`cross_model_sweep`'s cells: two
+    forward passes and one backward pass. The result's values are ``clean + estimated change``,
+    directly comparable with the exact sweep (see :func:`interp.patching.compare_attribution`)."""
+    if kind == "head":
+        raise ValueError("attribution patching covers the SWEEP_KINDS hooks, not per-head cells; use kind='attn_out'")
+    model, dst, values, dst_pos = _cross_inputs(pair, texts, direction, spans, positions, kind)
+    est = attribution_sweep(model, dst, values, metric, kind=kind, layers=layers, positions=dst_pos,
+                            metric_position=metric_position)
+    clean = float(metric(logits_at(model, dst, metric_position)[None])[0])
+    layer_list = list(layers) if layers is not None else list(range(pair.n_layers))
+    return PatchResult((est + clean).detach().cpu(), layer_list, list(positions), clean, direction, kind, estimate=True)

@@ -1,7 +1,20 @@
 """Figures (plotly), one function per figure kind, and ``export`` to HTML / PNG / SVG / PDF."""
 
 from interp.plots.export import export
-from interp.plots.figures import probe_accuracy_by_layer
+from interp.plots.figures import (
+    dose_response,
+    kl_by_position,
+    knowledge_by_popularity,
+    logit_lens_curves,
+    patching_heatmap,
+    popularity_curves,
+    probe_accuracy_by_layer,
+    similarity_by_layer,
+    token_shift_histogram,
+    weight_delta_spectra,
+)
 from interp.plots.theme import COLORS
 
-__all__ = ["COLORS", "export", "probe_accuracy_by_layer"]
+__all__ = ["COLORS", "dose_response", "export", "kl_by_position", "knowledge_by_popularity", "logit_lens_curves",
+           "patching_heatmap", "popularity_curves", "probe_accuracy_by_layer", "similarity_by_layer", "token_shift_histogram",
+           "weight_delta_spectra"]

@@ -5,7 +5,19 @@ import plotly.graph_objects as go
 
 from interp.plots.theme import COLORS, DASHES, LAYOUT
 
-__all__ = ["probe_accuracy_by_layer"]
+from interp.plots.analyses import (  # noqa: E402,F401  (one namespace for every figure kind)
+    dose_response,
+    kl_by_position,
+    knowledge_by_popularity,
+    logit_lens_curves,
+    popularity_curves,
+    similarity_by_layer,
+    token_shift_histogram,
+    weight_delta_spectra,
+)
+
+__all__ = ["probe_accuracy_by_layer", "patching_heatmap", "logit_lens_curves", "knowledge_by_popularity", "popularity_curves",
+           "kl_by_position", "token_shift_histogram", "similarity_by_layer", "weight_delta_spectra", "dose_response"]
 
 
 def probe_accuracy_by_layer(frame: pd.DataFrame, *, metric: str = "accuracy", probe: str = "logistic",
@@ -32,4 +44,14 @@ def probe_accuracy_by_layer(frame: pd.DataFrame, *, metric: str = "accuracy", pr
                                  marker=dict(size=4, symbol="circle" if model == "base" else "square")))
     fig.update_layout(**LAYOUT, title=title, xaxis_title="layer", yaxis_title=f"{probe} probe {metric}")
     fig.update_yaxes(range=[0.3, 1.02] if metric in ("accuracy", "auroc") else None)
+    return fig
+
+
+def patching_heatmap(frame: pd.DataFrame, *, value: str = "value", title: str = "", labels: dict | None = None) -> go.Figure:
+    """Layer x position heatmap of a patching sweep (:meth:`interp.patching.PatchResult.to_frame`);
+    ``labels`` maps a position name to the token text shown on the axis."""
+    grid = frame.pivot_table(index="position", columns="layer", values=value, sort=False)
+    y = [f"{p} ({labels[p]})" if labels and p in labels else str(p) for p in grid.index]
+    fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=y, colorscale="Cividis", colorbar=dict(title=value)))
+    fig.update_layout(**LAYOUT, title=title, xaxis_title="layer", yaxis_title="position")
     return fig

@@ -1,9 +1,23 @@
+import numpy as np
 import pytest
 import torch
 from transformer_lens import patching as tl_patching
 
 from interp import ModelSpec, load_model, load_pair
-from interp.patching import clean_resid_pre, cross_model_sweep, logit_diff, resid_pre_sweep
+from interp.patching import (
+    attribution_sweep,
+    clean_activations,
+    clean_resid_pre,
+    compare_attribution,
+    cross_model_attribution,
+    cross_model_sweep,
+    head_sweep,
+    hook_sweep,
+    logit_diff,
+    logits_at,
+    resid_pre_sweep,
+    steering_sweep,
+)
 from interp.prompts import PromptBatch
 
 
@@ -70,3 +84,82 @@ def test_cross_model_sweep_runs_and_padding_is_honoured(tiny_gemma_dir):
         cross_model_sweep(pair, texts, logit_diff([5, 5], [6, 6]), spans=["fox", "red"], direction="up->down")
     with pytest.raises(ValueError, match="needs spans="):
         cross_model_sweep(pair, texts, logit_diff([5, 5], [6, 6]))
+
+
+@pytest.mark.parametrize("kind,reference", [("resid_mid", "get_act_patch_resid_mid"), ("attn_out", "get_act_patch_attn_out"),
+                                            ("mlp_out", "get_act_patch_mlp_out")])
+def test_hook_sweep_equals_transformer_lens(model, kind, reference):
+    clean, corrupt = _batches()
+    a, b = 10, 20
+    with torch.inference_mode():
+        _, cache = model.run_with_cache(clean.input_ids)
+    ref = getattr(tl_patching, reference)(model, corrupt.input_ids, cache, lambda lg: (lg[:, -1, a] - lg[:, -1, b]).mean())
+    ours = hook_sweep(model, corrupt, clean_activations(model, clean, kind), logit_diff([a] * 3, [b] * 3), kind=kind,
+                      max_batch=8)
+    assert ours.shape == ref.shape and (ours - ref).abs().max().item() <= 1e-4
+
+
+def test_head_sweep_equals_transformer_lens(model):
+    clean, corrupt = _batches()
+    with torch.inference_mode():
+        _, cache = model.run_with_cache(clean.input_ids)
+    ref = tl_patching.get_act_patch_attn_head_out_all_pos(model, corrupt.input_ids, cache,
+                                                         lambda lg: (lg[:, -1, 10] - lg[:, -1, 20]).mean())
+    ours = head_sweep(model, corrupt, clean_activations(model, clean, "z"), logit_diff([10] * 3, [20] * 3), max_batch=8)
+    assert ours.shape == (model.cfg.n_layers, model.cfg.n_heads) and (ours - ref).abs().max().item() <= 1e-4
+
+
+def test_resid_post_of_a_layer_is_resid_pre_of_the_next(model):
+    clean, corrupt = _batches()
+    metric = logit_diff([10] * 3, [20] * 3)
+    post = hook_sweep(model, corrupt, clean_activations(model, clean, "resid_post"), metric, kind="resid_post", layers=[0])
+    pre = resid_pre_sweep(model, corrupt, clean_resid_pre(model, clean), metric, layers=[1])
+    assert (post - pre).abs().max().item() <= 1e-4
+    with pytest.raises(ValueError, match="kind must be one of"):
+        hook_sweep(model, corrupt, clean_resid_pre(model, clean), metric, kind="embed")
+
+
+@pytest.mark.parametrize("kind", ["resid_pre", "attn_out", "mlp_out", "resid_post"])
+def test_attribution_is_the_first_order_term_of_the_exact_sweep(model, kind):
+    """For a small patch (clean value + 1e-3 noise) the estimate equals the exact change to first order."""
+    _, corrupt = _batches()
+    metric = logit_diff([10] * 3, [20] * 3)
+    values = clean_activations(model, corrupt, kind)
+    values = values + 1e-3 * torch.randn_like(values) * values.abs().mean()
+    exact = hook_sweep(model, corrupt, values, metric, kind=kind)
+    clean = float(metric(logits_at(model, corrupt)[None])[0])
+    estimate = attribution_sweep(model, corrupt, values, metric, kind=kind)
+    change = exact - clean
+    assert ((change - estimate).abs().max() / change.abs().max()).item() < 0.05
+    stats = compare_attribution(exact, clean, estimate)
+    assert stats["pearson"] > 0.99 and stats["same_top_cell"]
+
+
+def test_cross_model_attribution_and_other_kinds(tiny_gemma_dir):
+    pair = load_pair((str(tiny_gemma_dir), ModelSpec(str(tiny_gemma_dir), chat_template="gemma", prompt_style="chat")),
+                     device="cpu")
+    texts, spans = ["the fox sat", "a big red fox ran far"], ["fox", "red"]
+    metric = logit_diff([5, 5], [6, 6])
+    exact = cross_model_sweep(pair, texts, metric, spans=spans, kind="mlp_out")
+    est = cross_model_attribution(pair, texts, metric, spans=spans, kind="mlp_out")
+    assert exact.values.shape == est.values.shape == (pair.n_layers, 2) and est.estimate and est.clean == exact.clean
+    heads = cross_model_sweep(pair, texts, metric, spans=spans, kind="head")
+    assert heads.positions == [f"head {h}" for h in range(pair.base.cfg.n_heads)]
+    assert set(est.to_frame().kind) == {"mlp_out"} and est.figure() is not None
+    with pytest.raises(ValueError, match="kind must be one of"):
+        cross_model_sweep(pair, texts, metric, spans=spans, kind="logits")
+
+
+def test_steering_sweep_reports_rates_per_scale(model):
+    d = torch.randn(model.cfg.d_model)
+    result = steering_sweep(model, ["the fox", "a cat"], d, layer=1, scales=[5.0], style="plain", max_new_tokens=3,
+                            progress=False)
+    frame = result.to_frame()
+    assert sorted(frame.scale.unique()) == [0.0, 5.0]  # scale 0 is always there
+    rates = frame[frame.measure != "kl"].groupby("scale").value.sum()
+    assert np.allclose(rates, 1.0)
+    kl = frame[frame.measure == "kl"].set_index("scale").value
+    assert kl[0.0] == 0.0 and kl[5.0] > 0
+    assert result.figure() is not None
+    with pytest.raises(ValueError, match="direction must have shape"):
+        steering_sweep(model, ["x"], torch.randn(3), layer=0, scales=[1.0])

@@ -1,0 +1,132 @@
+"""Representation deltas: how similar are the base and aligned residual streams, layer by layer?
+
+Both models read the *same* token sequences; at each layer's ``resid_post`` and every real token
+(BOS and padding left out) :func:`representation_similarity` gives the mean cosine similarity of
+the two models' vectors and the linear CKA (Kornblith et al. 2019) between the two token x
+d_model matrices. CKA is accumulated from d x d Gram matrices, so memory does not grow with the
+number of tokens.
+
+Example:
+    >>> sim = representation_similarity(pair, ["The Eiffel Tower is in Paris."])   # doctest: +SKIP
+    >>> sim.to_frame()[["layer", "cosine", "cka"]]                                    # doctest: +SKIP
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from interp.cache.fastpath import decoder_layers, layer_output, unwrapped
+from interp.models import ModelPair
+from interp.patching.core import _position_ids
+from interp.prompts import encode, format_prompt
+
+__all__ = ["SimilarityResult", "representation_similarity", "linear_cka"]
+
+
+def linear_cka(x: Tensor, y: Tensor) -> float:
+    """Linear CKA between ``[n, d1]`` and ``[n, d2]`` (rows are paired examples)."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"linear_cka needs paired rows, got {x.shape[0]} and {y.shape[0]}")
+    x = (x - x.mean(0)).double()
+    y = (y - y.mean(0)).double()
+    return float((y.T @ x).norm() ** 2 / ((x.T @ x).norm() * (y.T @ y).norm()))
+
+
+@dataclass
+class SimilarityResult:
+    """Per layer: ``layer, cosine`` (mean over tokens), ``cka`` (linear), ``rel_diff`` (mean
+    ||aligned - base|| / ||base||) and ``tokens``."""
+
+    frame: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame
+
+    def figure(self, title: str = ""):
+        from interp.plots.figures import similarity_by_layer
+
+        return similarity_by_layer(self.frame, title=title)
+
+    def _repr_html_(self) -> str:
+        return self.frame.round(4).to_html(index=False)
+
+
+class _Stats:
+    """Running sums for cosine, relative difference and linear CKA at one layer."""
+
+    def __init__(self, d: int):
+        self.n = 0
+        self.cos = 0.0
+        self.rel = 0.0
+        self.sx = torch.zeros(d, dtype=torch.float64)
+        self.sy = torch.zeros(d, dtype=torch.float64)
+        self.xx = torch.zeros(d, d, dtype=torch.float64)
+        self.yy = torch.zeros(d, d, dtype=torch.float64)
+        self.yx = torch.zeros(d, d, dtype=torch.float64)
+
+    def add(self, x: Tensor, y: Tensor) -> None:
+        x, y = x.double().cpu(), y.double().cpu()
+        self.n += x.shape[0]
+        self.cos += float(torch.nn.functional.cosine_similarity(x, y, dim=-1).sum())
+        self.rel += float(((y - x).norm(dim=-1) / x.norm(dim=-1).clamp_min(1e-12)).sum())
+        self.sx += x.sum(0)
+        self.sy += y.sum(0)
+        self.xx += x.T @ x
+        self.yy += y.T @ y
+        self.yx += y.T @ x
+
+    def cka(self) -> float:
+        n = self.n
+        mx, my = self.sx / n, self.sy / n
+        cxx = self.xx - n * torch.outer(mx, mx)
+        cyy = self.yy - n * torch.outer(my, my)
+        cyx = self.yx - n * torch.outer(my, mx)
+        return float(cyx.norm() ** 2 / (cxx.norm() * cyy.norm()))
+
+
+def _resid_post(model, ids: Tensor, mask: Tensor) -> list[Tensor]:
+    n = int(model.cfg.n_layers)
+    out: list[Tensor] = [None] * n  # type: ignore[list-item]
+    with torch.inference_mode(), unwrapped(model) as hf:
+        body, layers = decoder_layers(hf, n)
+        handles = [layer.register_forward_hook(lambda mod, a, o, i=i: out.__setitem__(i, layer_output(o)))
+                   for i, layer in enumerate(layers)]
+        try:
+            body(input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask), use_cache=False)
+        finally:
+            for h in handles:
+                h.remove()
+    return out
+
+
+def representation_similarity(
+    pair: ModelPair, texts: Sequence[str], *, style: str = "plain", batch_size: int = 16, progress: bool = True,
+) -> SimilarityResult:
+    """Cosine similarity and linear CKA of base vs aligned ``resid_post`` at every layer.
+
+    Args:
+        texts: inputs, formatted with ``style`` (``"plain"`` or ``"chat"`` with the aligned side's
+            template) and fed, identical, to both models.
+        batch_size: prompts per forward pass.
+    """
+    if not texts:
+        raise ValueError("representation_similarity needs at least one text")
+    tok = pair.aligned.tokenizer
+    formatted = [format_prompt(t, style=style, tokenizer=tok) for t in texts]
+    stats = [_Stats(pair.d_model) for _ in range(pair.n_layers)]
+    device = next(pair.aligned.parameters()).device
+    for s in tqdm(range(0, len(formatted), batch_size), desc="representation similarity", disable=not progress):
+        b = encode(tok, formatted[s: s + batch_size]).to(device)
+        real = b.attention_mask.bool().clone()
+        real[torch.arange(len(b), device=device), b.n_pad.to(device)] = False  # drop BOS
+        xs = _resid_post(pair.base, b.input_ids, b.attention_mask)
+        ys = _resid_post(pair.aligned, b.input_ids, b.attention_mask)
+        for layer, (x, y) in enumerate(zip(xs, ys)):
+            stats[layer].add(x[real], y[real])
+    rows = [{"layer": i, "cosine": st.cos / st.n, "cka": st.cka(), "rel_diff": st.rel / st.n, "tokens": st.n}
+            for i, st in enumerate(stats)]
+    return SimilarityResult(pd.DataFrame(rows))

@@ -1,0 +1,164 @@
+"""Batched patching at any hook (resid_post, attn_out, mlp_out, resid_mid, per attention head).
+
+:func:`interp.patching.resid_pre_sweep` is the fast path for ``resid_pre`` (it starts each layer
+from the kept clean residual). This module covers the other hooks through the bridge's own hook
+points, so the semantics are TransformerLens's (``blocks.L.hook_attn_out`` is what TransformerLens
+calls the attention output of that architecture); it still patches many cells per forward pass
+(prompts replicated along the batch), honours attention masks, and stops at the final norm so
+the unembedding runs only at the metric position.
+
+Per head (:func:`head_sweep`), a cell is (layer, head): the head's output ``hook_z`` is patched at
+the given positions (every position for same-model patching, as
+``transformer_lens.patching.get_act_patch_attn_head_out_all_pos`` does).
+"""
+
+from collections.abc import Sequence
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+from transformer_lens.model_bridge import TransformerBridge
+
+from interp import hooks
+from interp.patching.core import Metric, final_logits
+from interp.prompts import PromptBatch
+
+__all__ = ["clean_activations", "hook_sweep", "head_sweep", "SWEEP_KINDS"]
+
+#: Hook kinds a sweep can patch (``resid_pre`` also has the fast path).
+SWEEP_KINDS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _hook_name(kind: str, layer: int) -> str:
+    return hooks.head_z(layer) if kind == "z" else hooks.name(kind, layer)
+
+
+def clean_activations(model: TransformerBridge, batch: PromptBatch, kind: str,
+                      layers: Sequence[int] | None = None) -> Tensor:
+    """``[layers, batch, pos, ...]`` activations of ``kind`` (a :data:`SWEEP_KINDS` entry or
+    ``"z"``, the per-head attention output ``[.., n_heads, d_head]``) on ``batch``."""
+    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    names = [_hook_name(kind, layer) for layer in layers]
+    device = next(model.parameters()).device
+    b = batch.to(device)
+    with torch.inference_mode():
+        _, cache = model.run_with_cache(b.input_ids, attention_mask=b.attention_mask, names_filter=names,
+                                        stop_at_layer=max(layers) + 1)
+    return torch.stack([cache[n] for n in names])
+
+
+def _run(model: TransformerBridge, ids: Tensor, mask: Tensor, fwd_hooks: list, mpos: Tensor) -> Tensor:
+    """Forward with ``fwd_hooks``; returns the unembedded logits at ``mpos`` only."""
+    grabbed: list[Tensor] = []
+
+    def grab(act: Tensor, hook) -> None:
+        grabbed.append(act[torch.arange(act.shape[0], device=act.device), mpos])
+        raise _Stop
+
+    try:
+        model.run_with_hooks(ids, attention_mask=mask, fwd_hooks=fwd_hooks + [(hooks.FINAL_NORM, grab)])
+    except _Stop:
+        pass
+    return final_logits(model.original_model, grabbed[0])
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in SWEEP_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(SWEEP_KINDS)}, got {kind!r}")
+
+
+def hook_sweep(
+    model: TransformerBridge,
+    batch: PromptBatch,
+    values: Float[Tensor, "layers batch src_pos d"],
+    metric: Metric,
+    *,
+    kind: str,
+    layers: Sequence[int] | None = None,
+    positions: Int[Tensor, "cells batch"] | None = None,
+    value_positions: Int[Tensor, "cells batch"] | None = None,
+    metric_position: str | Int[Tensor, " batch"] = "last",
+    max_batch: int = 128,
+) -> Float[Tensor, "swept_layers cells"]:
+    """Like :func:`interp.patching.resid_pre_sweep` for any hook ``kind`` of :data:`SWEEP_KINDS`:
+    patch ``values[layer]`` into ``model`` at one (layer, cell) per batch copy; ``metric`` per cell."""
+    _check_kind(kind)
+    n_layers = int(model.cfg.n_layers)
+    layers = list(range(n_layers)) if layers is None else list(layers)
+    device = next(model.parameters()).device
+    b = batch.to(device)
+    B, T = b.input_ids.shape
+    positions = (torch.arange(T).unsqueeze(1).expand(T, B) if positions is None else positions).to(device)
+    value_positions = positions if value_positions is None else value_positions.to(device)
+    n_cells = positions.shape[0]
+    mpos = (b.position(metric_position) if isinstance(metric_position, str) else metric_position).to(device)
+    values = values.to(device)
+    rows = torch.arange(B, device=device)
+    per_pass = max(1, max_batch // B)
+    result = torch.empty(len(layers), n_cells, device=device)
+    with torch.inference_mode():
+        for li, layer in enumerate(layers):
+            for start in range(0, n_cells, per_pass):
+                k = min(per_pass, n_cells - start)
+                dst = positions[start: start + k].reshape(-1)
+                src = value_positions[start: start + k].reshape(-1)
+
+                def patch(act: Tensor, hook, layer=layer, dst=dst, src=src, k=k) -> Tensor:
+                    act = act.clone()
+                    act[torch.arange(k * B, device=device), dst] = values[layer, rows.repeat(k), src].to(act.dtype)
+                    return act
+
+                logits = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
+                              [(hooks.name(kind, layer), patch)], mpos.repeat(k))
+                result[li, start: start + k] = metric(logits.view(k, B, -1))
+    return result
+
+
+def head_sweep(
+    model: TransformerBridge,
+    batch: PromptBatch,
+    values: Float[Tensor, "layers batch src_pos n_heads d_head"],
+    metric: Metric,
+    *,
+    layers: Sequence[int] | None = None,
+    positions: Int[Tensor, "n_pos batch"] | None = None,
+    value_positions: Int[Tensor, "n_pos batch"] | None = None,
+    metric_position: str | Int[Tensor, " batch"] = "last",
+    max_batch: int = 128,
+) -> Float[Tensor, "swept_layers n_heads"]:
+    """Patch each attention head's output (``hook_z``) at ``positions`` (all of them at once; default
+    every position) with ``values`` (from :func:`clean_activations` with ``kind="z"``); ``metric``
+    per (layer, head)."""
+    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
+    layers = list(range(n_layers)) if layers is None else list(layers)
+    device = next(model.parameters()).device
+    b = batch.to(device)
+    B, T = b.input_ids.shape
+    positions = (torch.arange(T).unsqueeze(1).expand(T, B) if positions is None else positions).to(device)
+    value_positions = positions if value_positions is None else value_positions.to(device)
+    mpos = (b.position(metric_position) if isinstance(metric_position, str) else metric_position).to(device)
+    values = values.to(device)
+    rows = torch.arange(B, device=device)
+    per_pass = max(1, max_batch // B)
+    result = torch.empty(len(layers), n_heads, device=device)
+    with torch.inference_mode():
+        for li, layer in enumerate(layers):
+            for start in range(0, n_heads, per_pass):
+                k = min(per_pass, n_heads - start)
+
+                def patch(act: Tensor, hook, layer=layer, start=start, k=k) -> Tensor:
+                    act = act.clone()  # [k*B, T, n_heads, d_head]
+                    for j in range(k):
+                        h = start + j
+                        for p in range(positions.shape[0]):
+                            act[j * B + rows, positions[p], h] = values[layer, rows, value_positions[p], h].to(act.dtype)
+                    return act
+
+                logits = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
+                              [(hooks.head_z(layer), patch)], mpos.repeat(k))
+                result[li, start: start + k] = metric(logits.view(k, B, -1))
+    return result
