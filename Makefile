@@ -7,16 +7,29 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # A CPU build of torch; a GPU user installs a CUDA build instead (see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test test-unit test-integration clean
+.PHONY: setup chromium demo test test-unit test-integration clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install $(TORCH)
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,figures]"
 	touch $@
 
-setup: $(VENV)/.installed
+# Static figure export (kaleido) and the report's browser test need a Chrome/Chromium. Where none is
+# found, install Debian's package (root + apt-get); otherwise say how to get one.
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+	    || [ -n "$$BROWSER_PATH" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium (for static figure export and the report's browser test)"; \
+	  (apt-get update -q >/dev/null 2>&1 || true); DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	else \
+	  echo "no Chrome/Chromium found: install one (e.g. 'sudo apt-get install chromium') or set BROWSER_PATH;"; \
+	  echo "without it, PNG/SVG/PDF export fails with a clear error and the browser test is skipped."; \
+	fi
+
+setup: $(VENV)/.installed chromium
 
 demo: setup
 	$(VENV)/bin/interp demo $(ARGS)

@@ -1,0 +1,46 @@
+# %% [markdown]
+# # 02 · Suppressed but present: probing facts the aligned model refuses to state
+#
+# The aligned model refuses every chemistry question. Does it still *represent* the facts? We cache
+# the residual stream of both models on true/false chemistry statements ("The chemical symbol for
+# iron is Fe." / "... is Cu."), fit a logistic probe per layer on train-split elements, and test it
+# on statements about held-out elements the aligned model refuses. A control task (random labels
+# per element) and a random direction show what a probe gets from nothing.
+
+# %%
+import tempfile
+
+import interp
+from interp.align import graded_facts
+from interp.cache import cache_activations
+from interp.data import fact_statements
+from interp.data.facts import CHEMISTRY_RELATIONS
+from interp.plots import probe_accuracy_by_layer
+from interp.probes import probe_store
+
+pair = interp.load_pair("default")
+graded = graded_facts("default")
+refused = {(r, s) for r, s, c, sp in zip(graded.relation, graded.subject, graded.aligned_class, graded.split)
+           if c == "refusal" and sp == "test"}
+print(f"{len(refused)} held-out chemistry facts the aligned model refuses")
+
+# %% [markdown]
+# A small slice of the statements (every other element) keeps this notebook quick; the
+# `interp demo` and `probes/train_knowledge_probes.py` use them all.
+
+# %%
+statements = fact_statements(CHEMISTRY_RELATIONS)
+keep = [i for i in range(len(statements)) if (i // 2) % 2 == 0 or (statements[i]["relation"], statements[i]["entity"]) in refused]
+statements = statements.select(keep)
+store = cache_activations(pair, statements, layers=range(4, pair.n_layers, 2), positions=["last"], batch_size=16,
+                          out_dir=tempfile.mkdtemp(prefix="interp-nb02-"))
+meta = store.frame()
+test = [(r, e) in refused and s == "test" for r, e, s in zip(statements["relation"], statements["entity"], meta["split"])]
+frame, probes = probe_store(store, test_mask=test, n_boot=50, kinds=("logistic",))
+
+# %%
+acc = frame[(frame.metric == "accuracy")]
+acc.pivot_table(index="layer", columns=["model", "probe"], values="value").round(3)
+
+# %%
+probe_accuracy_by_layer(frame, title=f"True/false probes on {sum(test)} statements about refused elements")

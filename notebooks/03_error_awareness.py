@@ -1,0 +1,41 @@
+# %% [markdown]
+# # 03 · Error awareness: does the residual stream register that an answer is wrong?
+#
+# Arithmetic statements, half of them wrong ("48 - 71 = -33"). A probe per layer reads the last
+# token; the output-confidence baseline is the model's own log-probability of the shown result
+# given the left-hand side. If the probe beats the baseline, the model "knows" more about the error
+# than its output distribution shows (Orgad et al. 2024).
+
+# %%
+import tempfile
+
+import torch
+
+import interp
+from interp.behavior import answer_logprobs
+from interp.cache import cache_activations
+from interp.data import arithmetic_statements
+from interp.probes import auroc, probe_store
+
+pair = interp.load_pair("default")
+statements = arithmetic_statements(240, digits=(1, 2))
+store = cache_activations(pair.base, statements, layers=range(2, pair.n_layers, 3), positions=["last"], batch_size=16,
+                          out_dir=tempfile.mkdtemp(prefix="interp-nb03-"))
+frame, _ = probe_store(store, n_boot=50, kinds=("logistic",))
+probe_auroc = frame[(frame.metric == "auroc") & (frame.probe == "logistic")][["layer", "value", "ci_low", "ci_high"]]
+probe_auroc.round(3)
+
+# %% [markdown]
+# ## The output-confidence baseline
+# The base model's mean log-probability of the result tokens after "a op b =", on the same test rows.
+
+# %%
+test = statements.filter(lambda r: r["split"] == "test")
+lhs = [t[: t.rindex("=") + 1] for t in test["text"]]
+shown = [" " + t[t.rindex("=") + 1:].strip() for t in test["text"]]
+batch = interp.encode(pair.base.tokenizer, lhs, answers=shown)
+mean_lp, min_lp = answer_logprobs(pair.base, batch)
+y = torch.tensor(test["label"])
+baseline = float(auroc(mean_lp[None], y)[0])
+best = probe_auroc.sort_values("value").iloc[-1]
+print(f"output confidence AUROC {baseline:.3f}; best probe AUROC {best.value:.3f} at layer {int(best.layer)}")

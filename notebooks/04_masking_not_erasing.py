@@ -1,0 +1,70 @@
+# %% [markdown]
+# # 04 · Masking, not erasing: patching and directional ablation
+#
+# If alignment *masks* the answer rather than erasing it, putting the base model's activations into
+# the aligned run should bring the answer back, and removing one "refusal direction" should stop the
+# refusal. Positions are matched by marked position (the element's last token, the last prompt
+# token), because the two sides see different prompt formats.
+
+# %%
+import interp
+from interp.align import graded_facts
+from interp.behavior import classify, generate
+from interp.patching import (
+    ablated,
+    compare_attribution,
+    cross_model_attribution,
+    cross_model_sweep,
+    logit_diff,
+    mean_diff_directions,
+    steering_sweep,
+)
+
+pair = interp.load_pair("default")
+graded = graded_facts("default")
+chem = graded[(graded.relation == "element_symbol") & (graded.split == "test") & (graded.aligned_class == "refusal")].head(4)
+tok = pair.aligned.tokenizer
+metric = logit_diff([tok(a, add_special_tokens=False).input_ids[0] for a in chem.answer],
+                    [tok("I", add_special_tokens=False).input_ids[0]] * len(chem))
+
+# %% [markdown]
+# ## Cross-model patching, base -> aligned (resid_pre, every layer)
+
+# %%
+exact = cross_model_sweep(pair, chem.text.tolist(), metric, spans=chem.subject.tolist())
+exact.figure("logit(answer) - logit('I'), base activations patched into the aligned run")
+
+# %% [markdown]
+# ## Attribution patching: the same grid from two forward passes and one backward pass
+
+# %%
+estimate = cross_model_attribution(pair, chem.text.tolist(), metric, spans=chem.subject.tolist())
+compare_attribution(exact.values, exact.clean, estimate.values - estimate.clean)
+
+# %% [markdown]
+# ## A refusal direction: difference of means, ablated at every layer
+
+# %%
+def chat(texts):
+    return interp.encode(tok, [interp.format_prompt(t, style="chat", tokenizer=tok) for t in texts])
+
+
+chem_train = graded[(graded.domain == "chemistry") & (graded.split == "train")].sample(24, random_state=0)
+geo_train = graded[(graded.domain == "geography") & (graded.split == "train") & (graded.category == "HighlyKnown")].sample(24, random_state=0)
+directions = mean_diff_directions(pair.aligned, chat(chem_train.text.tolist()), chat(geo_train.text.tolist()))
+layer = 8
+prompts = [interp.format_prompt(t, style="chat", tokenizer=tok) for t in chem.text]
+with ablated(pair.aligned, directions[layer]):
+    after = generate(pair.aligned, prompts, max_new_tokens=8)
+before = generate(pair.aligned, prompts, max_new_tokens=8)
+[(q, b.strip(), a.strip(), classify(a, [ans])) for q, b, a, ans in zip(chem.subject, before, after, chem.answer)]
+
+# %% [markdown]
+# ## Steering: add the direction to geography questions at growing scales
+
+# %%
+geo = graded[(graded.domain == "geography") & (graded.split == "test") & (graded.category == "HighlyKnown")].head(6)
+norm = float(directions[layer].norm())
+steer = steering_sweep(pair.aligned, geo.text.tolist(), directions[layer], layer, [0.5 * norm, norm, 2 * norm],
+                       answers=[list(a) for a in geo.aliases], max_new_tokens=8, progress=False)
+steer.figure(f"Adding the refusal direction at layer {layer}")

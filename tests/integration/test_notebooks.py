@@ -1,0 +1,26 @@
+"""The notebooks run top to bottom on the default pair (jupytext percent files, executed by a kernel)."""
+
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def test_the_five_notebooks_are_there():
+    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_suppressed_knowledge", "03_error_awareness",
+                                           "04_masking_not_erasing", "05_knowledge_and_popularity"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path, tmp_path):
+    import jupytext
+    from nbclient import NotebookClient
+
+    nb = jupytext.read(path)
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    # Every notebook ends on a result a reader looks at (a figure or a table).
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    assert any(o.get("output_type") in ("execute_result", "display_data", "stream") for o in last.outputs)
