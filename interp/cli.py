@@ -3,7 +3,8 @@
 ``interp demo`` is the main job: the pipeline end to end on the embedded default pair (see
 :mod:`interp.demo`). ``interp complete`` loads one model and prints a greedy completion and the
 shape of its residual stream; ``interp align`` makes the aligned adapter; ``interp pairs`` lists
-the registered pairs.
+the registered pairs. ``interp cache | probe | patch | diff | knowledge | report`` run one stage
+each and write into a results folder (:mod:`interp.commands`).
 """
 
 import time
@@ -104,6 +105,11 @@ def pairs() -> None:
     from interp.models import list_pairs
 
     typer.echo(list_pairs().to_string(index=False))
+
+
+from interp.commands import register  # noqa: E402  (the analysis commands: cache, probe, patch, diff, knowledge, report)
+
+register(app)
 
 
 def main() -> None:
