@@ -8,7 +8,9 @@
    the refusal);
 4. the refusal direction: difference of means, selected by ablation with a KL guard, then
    ablated on held-out chemistry questions and added to geography questions;
-5. figures (HTML) and one self-contained report, and a printed summary.
+5. diffing: knowledge vs popularity (the recipe's grading of the base), weight deltas,
+   representation similarity, per-position KL and token shift, the logit lens on refused questions;
+6. figures (HTML) and one self-contained report, and a printed summary.
 """
 
 import json
@@ -32,11 +34,13 @@ class DemoConfig:
     n_boot: int = 200
     patch_prompts: int = 8
     direction_layers: tuple[int, ...] = (6, 8, 10, 12)
+    diff_prompts: int = 24
 
     def __post_init__(self) -> None:
         if self.quick:
             self.n_boot = min(self.n_boot, 50)
             self.patch_prompts = min(self.patch_prompts, 4)
+            self.diff_prompts = min(self.diff_prompts, 8)
             self.direction_layers = tuple(self.direction_layers[1:3]) or self.direction_layers
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
@@ -65,7 +69,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report = Report("interp demo: what did alignment change inside Gemma-3-270M?")
     summary: dict = {}
 
-    _step("1/5 loading the default pair")
+    _step("1/6 loading the default pair")
     pair = load_pair("default", device=cfg.device)
     entry = get_pair_spec("default")
     recipe_file = Path(entry.adapter_dir or "") / "recipe.json"
@@ -81,7 +85,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report.table(behavior)
     print(behavior.to_string(index=False))
 
-    _step("2/5 suppressed-but-present: chemistry true/false probes, every layer, both models")
+    _step("2/6 suppressed-but-present: chemistry true/false probes, every layer, both models")
     refused = {(r, s) for r, s, c, sp in zip(graded.relation, graded.subject, graded.aligned_class, graded.split)
                if c == "refusal" and sp == "test"}
     st = fact_statements(CHEMISTRY_RELATIONS).map(lambda r: {"subject": r["object_shown"]})
@@ -107,7 +111,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                        "statements about held-out elements the aligned model refuses to discuss; bands are 95% bootstrap "
                        "CIs; grey: control task (random labels per element) and a random direction.")
 
-    _step("3/5 cross-model patching: base -> aligned on held-out chemistry questions")
+    _step("3/6 cross-model patching: base -> aligned on held-out chemistry questions")
     held = [(q, a) for q, a, r, s in zip(graded.subject, graded.answer, graded.relation, graded.split)
             if (r, q) in refused and r == "element_symbol"][: cfg.patch_prompts]
     table = facts(["element_symbol"]).to_pandas().set_index("subject")
@@ -128,7 +132,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                         f"{patch.clean:.2f}. Positions are matched by marked position (the element's last token, the last "
                         "prompt token), since the two sides see different prompt formats.")
 
-    _step("4/5 the refusal direction: select by ablation, then ablate and add")
+    _step("4/6 the refusal direction: select by ablation, then ablate and add")
     gt = facts(n_cities=600).to_pandas()
     gt["category"] = gt.id.map(dict(zip(graded.id, graded.category)))
     gt["base_greedy"] = gt.id.map(dict(zip(graded.id, graded.base_greedy)))
@@ -156,7 +160,42 @@ def run_demo(cfg: DemoConfig) -> dict:
     report.table(ref.summary)
     print(ref.summary.to_string(index=False))
 
-    _step("5/5 writing the report")
+    _step("5/6 diffing: knowledge vs popularity, weights, representations, responses, logit lens")
+    from interp.diffing import knowledge_by_popularity, run_diffing
+    from interp.plots import popularity_curves
+
+    known = gt[gt.popularity > 0].assign(model="base")
+    pop = knowledge_by_popularity(known, n_bins=10)
+    pop.bins.to_csv(out / "knowledge_by_popularity.csv", index=False)
+    fit = pop.fits.iloc[0]
+    summary["knowledge_popularity"] = {"facts": int(fit.n), "known": round(float(fit.known), 3), "slope_per_decade": round(float(fit.slope), 3),
+                                       "slope_ci": [round(float(fit.slope_low), 3), round(float(fit.slope_high), 3)]}
+    report.heading("Rare facts are not known")
+    report.figure(pop.figure(), f"SliCK categories of {int(fit.n)} geography facts under the base model, by population "
+                                f"decile of the country or city; logistic fit of P(known) on log10 population: slope "
+                                f"{fit.slope:.2f} per decade (95% CI {fit.slope_low:.2f} to {fit.slope_high:.2f}).")
+    report.figure(popularity_curves(pop), "Fitted P(known) with its 95% band, and the known share per decile.")
+    diff = run_diffing(pair, out / "diffing", n=cfg.diff_prompts, max_new_tokens=16 if cfg.quick else 32)
+    summary["diffing"] = diff
+    import plotly.io as pio
+
+    report.heading("What changed: weights, representations, responses")
+    w = diff["weights"]
+    for name, caption in (
+        ("weight_deltas", f"{w['matrices_changed']} weight matrices changed, by {100 * w['mean_rel_norm']:.1f}% of their norm on "
+                          f"average; every delta has effective rank <= {w['max_effective_rank']:.1f} (LoRA rank 8)."),
+        ("representation_similarity", "Cosine and linear CKA of base vs aligned resid_post on the same held-out statements."),
+        ("response_kl_by_position", f"KL(aligned || base) along the aligned model's own responses; share of the total in the "
+                                    f"first 5 tokens {diff['shallow']['kl_share_first_5']:.2f} (their share of tokens "
+                                    f"{diff['shallow']['token_share_first_5']:.2f})."),
+        ("token_shift", f"Rank of each aligned response token under the base model: shifted (rank > 3) "
+                        f"{diff['shallow']['shifted_rate']:.2f}, unshifted {diff['shallow']['unshifted_rate']:.2f}."),
+        ("logit_lens", "Refused element-symbol questions: the answer's rank by layer (base reads the statement, aligned the "
+                       "chat question)."),
+    ):
+        report.figure(pio.read_json(out / "diffing" / f"{name}.fig.json"), caption)
+
+    _step("6/6 writing the report")
     summary["seconds"] = round(time.time() - start, 1)
     report.config({**asdict(cfg), "pair": pair.name})
     path = report.write(out / "report.html")

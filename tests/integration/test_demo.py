@@ -5,6 +5,7 @@ import json
 import pytest
 
 from interp.demo import DemoConfig, run_demo
+from tests.browser import check_report, chromium_path
 
 pytestmark = pytest.mark.integration
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.integration
 def test_demo_quick_writes_the_report_and_finds_suppressed_knowledge(tmp_path):
     summary = run_demo(DemoConfig(out_dir=str(tmp_path), quick=True))
     report = (tmp_path / "report.html").read_text()
-    assert report.count("plotly-graph-div") >= 2 and "Configuration and versions" in report
+    assert report.count("plotly-graph-div") >= 9 and "Configuration and versions" in report
     assert report.count("<script") >= 1 and "src=\"https://cdn.plot.ly" not in report  # self-contained
     for name in ("probes_chemistry.csv", "probes_chemistry.html", "patching.csv", "refusal_direction.csv", "summary.json"):
         assert (tmp_path / name).is_file(), name
@@ -24,3 +25,10 @@ def test_demo_quick_writes_the_report_and_finds_suppressed_knowledge(tmp_path):
     ref = summary["refusal_direction"]
     assert ref["aligned refuses held-out refused-set prompts"] >= 0.9
     assert ref["... with the direction ablated: refuses"] <= 0.25
+    # Diffing: the adapter's deltas have LoRA rank, popular facts are known more often.
+    assert summary["diffing"]["weights"]["max_rank90"] <= 8
+    assert summary["knowledge_popularity"]["slope_ci"][0] > 0
+    if chromium_path() is not None:  # the report opens in a real browser with every figure drawn
+        shown = check_report(tmp_path / "report.html", tmp_path / "report.png")
+        assert shown["console_errors"] == [] and shown["page_errors"] == [] and shown["external_requests"] == []
+        assert shown["rendered"] == shown["figures"] >= 9

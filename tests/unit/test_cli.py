@@ -33,3 +33,52 @@ def test_bad_arguments_name_the_option():
     assert result.exit_code != 0 and "--batch-size" in result.output
     result = runner.invoke(app, ["align", "--epochs", "0"])
     assert result.exit_code != 0 and "--epochs" in result.output
+
+
+def test_every_command_has_help():
+    for command in ("demo", "cache", "probe", "patch", "diff", "knowledge", "report", "align"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "--help" in result.output, command
+
+
+def test_report_assembles_a_results_folder(tmp_path):
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from interp.commands import save_artifacts
+
+    save_artifacts(tmp_path, "probes", pd.DataFrame({"layer": [0, 1], "value": [0.5, 0.7]}),
+                   go.Figure(go.Scatter(x=[0, 1], y=[0.5, 0.7])))
+    result = runner.invoke(app, ["report", str(tmp_path), "--title", "my run"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report.html").read_text()
+    assert "my run" in page and page.count("plotly-graph-div") == 1 and "2 rows" in page
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_analysis_commands_name_bad_arguments(tmp_path):
+    cases = [
+        (["report", str(tmp_path)], "holds no *.fig.json or *.csv"),
+        (["report", str(tmp_path / "missing")], "does not exist"),
+        (["probe", "--store", str(tmp_path)], "not a finished store"),
+        (["probe", "--kinds", "svm"], "--kinds accepts logistic and mass_mean"),
+        (["cache", "--dataset", "poems"], "'poems' is not one of"),
+        (["patch", "--kind", "embed"], "'embed' is not one of"),
+        (["patch", "--direction", "up->down"], "is not one of"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        flat = " ".join(result.output.replace("│", " ").split())
+        assert result.exit_code != 0 and message in flat, (args, result.output)
+
+
+def test_layers_argument():
+    import pytest as _pytest
+    import typer
+
+    from interp.commands import _layers
+
+    assert _layers("all", 4) == [0, 1, 2, 3] and _layers("0-1,3", 4) == [0, 1, 3]
+    for bad in ("x", "5", "2-9"):
+        with _pytest.raises(typer.BadParameter, match="--layers"):
+            _layers(bad, 4)
