@@ -198,13 +198,11 @@ def register(app: typer.Typer) -> None:
         import time
 
         from interp.models import load_pair
-        from interp.patching import compare_attribution, cross_model_attribution, cross_model_sweep, logit_diff
+        from interp.patching import answer_vs_token, compare_attribution, cross_model_attribution, cross_model_sweep
 
         p = load_pair(pair, device=device)
         q = _held_out_refused(pair, n)
-        tok = p.aligned.tokenizer
-        metric = logit_diff([tok(a, add_special_tokens=False).input_ids[0] for a in q.answer],
-                            [tok("I", add_special_tokens=False).input_ids[0]] * len(q))
+        metric = answer_vs_token(p.aligned.tokenizer, q.answer.tolist())
         args = dict(spans=q.subject.tolist(), direction=direction.value, kind=kind.value)
         t0 = time.perf_counter()
         exact = cross_model_sweep(p, q.text.tolist(), metric, **args)

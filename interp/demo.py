@@ -58,7 +58,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     from interp.data.facts import CHEMISTRY_RELATIONS
     from interp.models import load_pair
     from interp.models.registry import get_pair_spec
-    from interp.patching import cross_model_sweep, logit_diff, refusal_direction
+    from interp.patching import answer_vs_token, cross_model_sweep, refusal_direction
     from interp.plots import export, probe_accuracy_by_layer
     from interp.probes import probe_store
     from interp.report import Report
@@ -117,9 +117,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     table = facts(["element_symbol"]).to_pandas().set_index("subject")
     questions = [table.loc[s, "text"] for s, _ in held]
     tok = pair.aligned.tokenizer
-    answer_ids = [tok(a, add_special_tokens=False).input_ids[0] for _, a in held]
-    refuse_id = tok("I", add_special_tokens=False).input_ids[0]
-    patch = cross_model_sweep(pair, questions, logit_diff(answer_ids, [refuse_id] * len(held)), spans=[s for s, _ in held],
+    patch = cross_model_sweep(pair, questions, answer_vs_token(tok, [a for _, a in held]), spans=[s for s, _ in held],
                               positions=("span_last", "last"), max_batch=128)
     patch.to_frame().to_csv(out / "patching.csv", index=False)
     pfig = patch.figure("base -> aligned patching: logit(answer) - logit('I') at the last prompt token")

@@ -12,10 +12,10 @@ from interp.align import graded_facts
 from interp.behavior import classify, generate
 from interp.patching import (
     ablated,
+    answer_vs_token,
     compare_attribution,
     cross_model_attribution,
     cross_model_sweep,
-    logit_diff,
     mean_diff_directions,
     steering_sweep,
 )
@@ -24,8 +24,7 @@ pair = interp.load_pair("default")
 graded = graded_facts("default")
 chem = graded[(graded.relation == "element_symbol") & (graded.split == "test") & (graded.aligned_class == "refusal")].head(4)
 tok = pair.aligned.tokenizer
-metric = logit_diff([tok(a, add_special_tokens=False).input_ids[0] for a in chem.answer],
-                    [tok("I", add_special_tokens=False).input_ids[0]] * len(chem))
+metric = answer_vs_token(tok, chem.answer.tolist())  # logit(answer's first token) - logit("I")
 
 # %% [markdown]
 # ## Cross-model patching, base -> aligned (resid_pre, every layer)

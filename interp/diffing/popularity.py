@@ -24,7 +24,7 @@ import pandas as pd
 
 from interp.behavior.knowledge import CATEGORIES
 
-__all__ = ["PopularityResult", "knowledge_by_popularity", "logistic_fit", "grade_pair", "stack_models"]
+__all__ = ["PopularityResult", "knowledge_by_popularity", "logistic_fit", "grade_pair"]
 
 
 def logistic_fit(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -151,12 +151,6 @@ def _z(level: float) -> float:
     from statistics import NormalDist
 
     return NormalDist().inv_cdf(0.5 + level / 2)
-
-
-def stack_models(tables: "dict[str, pd.DataFrame]", columns: Iterable[str] = ("category", "popularity")) -> pd.DataFrame:
-    """Stack per-model graded tables into one frame with a ``model`` column."""
-    cols = list(columns)
-    return pd.concat([t[cols].assign(model=name) for name, t in tables.items()], ignore_index=True)
 
 
 def grade_pair(pair, table: pd.DataFrame, *, sides: Iterable[str] = ("base", "aligned"),

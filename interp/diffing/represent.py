@@ -19,9 +19,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.cache.fastpath import decoder_layers, layer_output, unwrapped
 from interp.models import ModelPair
-from interp.patching.core import _position_ids
+from interp.patching.core import clean_resid_post
 from interp.prompts import encode, format_prompt
 
 __all__ = ["SimilarityResult", "representation_similarity", "linear_cka"]
@@ -88,21 +87,6 @@ class _Stats:
         return float(cyx.norm() ** 2 / (cxx.norm() * cyy.norm()))
 
 
-def _resid_post(model, ids: Tensor, mask: Tensor) -> list[Tensor]:
-    n = int(model.cfg.n_layers)
-    out: list[Tensor] = [None] * n  # type: ignore[list-item]
-    with torch.inference_mode(), unwrapped(model) as hf:
-        body, layers = decoder_layers(hf, n)
-        handles = [layer.register_forward_hook(lambda mod, a, o, i=i: out.__setitem__(i, layer_output(o)))
-                   for i, layer in enumerate(layers)]
-        try:
-            body(input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask), use_cache=False)
-        finally:
-            for h in handles:
-                h.remove()
-    return out
-
-
 def representation_similarity(
     pair: ModelPair, texts: Sequence[str], *, style: str = "plain", batch_size: int = 16, progress: bool = True,
 ) -> SimilarityResult:
@@ -123,8 +107,8 @@ def representation_similarity(
         b = encode(tok, formatted[s: s + batch_size]).to(device)
         real = b.attention_mask.bool().clone()
         real[torch.arange(len(b), device=device), b.n_pad.to(device)] = False  # drop BOS
-        xs = _resid_post(pair.base, b.input_ids, b.attention_mask)
-        ys = _resid_post(pair.aligned, b.input_ids, b.attention_mask)
+        xs = clean_resid_post(pair.base, b)
+        ys = clean_resid_post(pair.aligned, b)
         for layer, (x, y) in enumerate(zip(xs, ys)):
             stats[layer].add(x[real], y[real])
     rows = [{"layer": i, "cosine": st.cos / st.n, "cka": st.cka(), "rel_diff": st.rel / st.n, "tokens": st.n}

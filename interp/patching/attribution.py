@@ -19,7 +19,7 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp import hooks
-from interp.patching.core import Metric, final_logits
+from interp.patching.core import Metric, cell_setup, final_logits
 from interp.patching.hooked import SWEEP_KINDS, _Stop
 from interp.prompts import PromptBatch
 
@@ -43,14 +43,9 @@ def attribution_sweep(
     compare with the sweep's values)."""
     if kind not in SWEEP_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SWEEP_KINDS)}, got {kind!r}")
-    n_layers = int(model.cfg.n_layers)
-    layers = list(range(n_layers)) if layers is None else list(layers)
-    device = next(model.parameters()).device
-    b = batch.to(device)
-    B, T = b.input_ids.shape
-    positions = (torch.arange(T).unsqueeze(1).expand(T, B) if positions is None else positions).to(device)
-    value_positions = positions if value_positions is None else value_positions.to(device)
-    mpos = (b.position(metric_position) if isinstance(metric_position, str) else metric_position).to(device)
+    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
+    device, B = b.input_ids.device, len(b)
     acts: dict[int, Tensor] = {}
     grabbed: list[Tensor] = []
 
@@ -74,14 +69,13 @@ def attribution_sweep(
             pass
         out = metric(final_logits(model.original_model, grabbed[0])[None])
         out.sum().backward()
-    rows = torch.arange(B, device=device)
-    result = torch.empty(len(layers), positions.shape[0], device=device)
+    rows = torch.arange(B, device=device).unsqueeze(0)  # broadcast against [cells, batch]
     values = values.to(device)
+    result = torch.empty(len(layers), positions.shape[0], device=device)
     for li, layer in enumerate(layers):
         a, g = acts[layer].detach(), acts[layer].grad
-        for c in range(positions.shape[0]):
-            diff = values[layer, rows, value_positions[c]].float() - a[rows, positions[c]].float()
-            result[li, c] = (diff * g[rows, positions[c]].float()).sum()
+        diff = values[layer, rows, value_positions].float() - a[rows, positions].float()  # [cells, batch, ...]
+        result[li] = (diff * g[rows, positions].float()).flatten(1).sum(-1)
     return result
 
 

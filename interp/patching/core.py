@@ -22,10 +22,10 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.cache.fastpath import decoder_layers, layer_input, unwrapped
+from interp.cache.fastpath import decoder_layers, layer_input, layer_output, unwrapped
 from interp.prompts import PromptBatch
 
-__all__ = ["Metric", "resid_pre_sweep", "clean_resid_pre", "final_logits", "logits_at"]
+__all__ = ["Metric", "resid_pre_sweep", "clean_resid_pre", "clean_resid_post", "final_logits", "logits_at"]
 
 #: ``metric(logits)`` with logits ``[cells, batch, vocab]`` at the metric position -> ``[cells]``.
 Metric = Callable[[Tensor], Tensor]
@@ -72,24 +72,52 @@ def logits_at(model: TransformerBridge, batch: PromptBatch, position: str = "las
         return final_logits(hf, hidden[torch.arange(len(b), device=device), b.position(position)])
 
 
-def clean_resid_pre(model: TransformerBridge, batch: PromptBatch) -> Float[Tensor, "layers batch pos d_model"]:
-    """``resid_pre`` of every layer on ``batch`` (one forward pass, no unembedding)."""
+def _layer_streams(model: TransformerBridge, input_ids: Tensor, attention_mask: Tensor, *, post: bool) -> list[Tensor]:
+    """The residual stream entering (``post=False``) or leaving each decoder layer, all positions
+    (one forward pass through the body, no unembedding)."""
     n = int(model.cfg.n_layers)
     out: list[Tensor] = [None] * n  # type: ignore[list-item]
-    device = next(model.parameters()).device
-    b = batch.to(device)
     with torch.inference_mode(), unwrapped(model) as hf:
         body, layers = decoder_layers(hf, n)
-        handles = [layer.register_forward_pre_hook(
-            lambda mod, args, kwargs, i=i: out.__setitem__(i, layer_input(args, kwargs)), with_kwargs=True)
-            for i, layer in enumerate(layers)]
+        if post:
+            handles = [layer.register_forward_hook(lambda mod, a, o, i=i: out.__setitem__(i, layer_output(o)))
+                       for i, layer in enumerate(layers)]
+        else:
+            handles = [layer.register_forward_pre_hook(
+                lambda mod, args, kwargs, i=i: out.__setitem__(i, layer_input(args, kwargs)), with_kwargs=True)
+                for i, layer in enumerate(layers)]
         try:
-            body(input_ids=b.input_ids, attention_mask=b.attention_mask, position_ids=_position_ids(b.attention_mask),
+            body(input_ids=input_ids, attention_mask=attention_mask, position_ids=_position_ids(attention_mask),
                  use_cache=False)
         finally:
             for h in handles:
                 h.remove()
-    return torch.stack(out)
+    return out
+
+
+def clean_resid_pre(model: TransformerBridge, batch: PromptBatch) -> Float[Tensor, "layers batch pos d_model"]:
+    """``resid_pre`` of every layer on ``batch`` (one forward pass, no unembedding)."""
+    b = batch.to(next(model.parameters()).device)
+    return torch.stack(_layer_streams(model, b.input_ids, b.attention_mask, post=False))
+
+
+def clean_resid_post(model: TransformerBridge, batch: PromptBatch) -> Float[Tensor, "layers batch pos d_model"]:
+    """``resid_post`` of every layer on ``batch`` (one forward pass, no unembedding)."""
+    b = batch.to(next(model.parameters()).device)
+    return torch.stack(_layer_streams(model, b.input_ids, b.attention_mask, post=True))
+
+
+def cell_setup(model: TransformerBridge, batch: PromptBatch, positions: Tensor | None, value_positions: Tensor | None,
+               metric_position: "str | Tensor") -> tuple[PromptBatch, Tensor, Tensor, Tensor]:
+    """Shared by the sweeps: ``(batch on the model's device, positions [cells, batch] (default:
+    every position), value_positions (default: the same), metric positions [batch])``."""
+    device = next(model.parameters()).device
+    b = batch.to(device)
+    B, T = b.input_ids.shape
+    positions = (torch.arange(T).unsqueeze(1).expand(T, B) if positions is None else positions).to(device)
+    value_positions = positions if value_positions is None else value_positions.to(device)
+    mpos = (b.position(metric_position) if isinstance(metric_position, str) else metric_position).to(device)
+    return b, positions, value_positions, mpos
 
 
 def resid_pre_sweep(
@@ -118,15 +146,10 @@ def resid_pre_sweep(
     """
     n_layers = int(model.cfg.n_layers)
     layers = list(range(n_layers)) if layers is None else list(layers)
-    device = next(model.parameters()).device
-    b = batch.to(device)
-    B, T = b.input_ids.shape
-    if positions is None:
-        positions = torch.arange(T).unsqueeze(1).expand(T, B)
-    positions = positions.to(device)
-    value_positions = positions if value_positions is None else value_positions.to(device)
+    b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
+    device = b.input_ids.device
+    B = len(b)
     n_cells = positions.shape[0]
-    mpos = (b.position(metric_position) if isinstance(metric_position, str) else metric_position).to(device)
     clean = clean_resid_pre(model, b)
     values = values.to(device, clean.dtype)
     rows = torch.arange(B, device=device)

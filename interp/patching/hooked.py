@@ -20,7 +20,7 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp import hooks
-from interp.patching.core import Metric, final_logits
+from interp.patching.core import Metric, cell_setup, final_logits
 from interp.prompts import PromptBatch
 
 __all__ = ["clean_activations", "hook_sweep", "head_sweep", "SWEEP_KINDS"]
@@ -87,15 +87,9 @@ def hook_sweep(
     """Like :func:`interp.patching.resid_pre_sweep` for any hook ``kind`` of :data:`SWEEP_KINDS`:
     patch ``values[layer]`` into ``model`` at one (layer, cell) per batch copy; ``metric`` per cell."""
     _check_kind(kind)
-    n_layers = int(model.cfg.n_layers)
-    layers = list(range(n_layers)) if layers is None else list(layers)
-    device = next(model.parameters()).device
-    b = batch.to(device)
-    B, T = b.input_ids.shape
-    positions = (torch.arange(T).unsqueeze(1).expand(T, B) if positions is None else positions).to(device)
-    value_positions = positions if value_positions is None else value_positions.to(device)
-    n_cells = positions.shape[0]
-    mpos = (b.position(metric_position) if isinstance(metric_position, str) else metric_position).to(device)
+    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
+    device, B, n_cells = b.input_ids.device, len(b), positions.shape[0]
     values = values.to(device)
     rows = torch.arange(B, device=device)
     per_pass = max(1, max_batch // B)
@@ -133,14 +127,10 @@ def head_sweep(
     """Patch each attention head's output (``hook_z``) at ``positions`` (all of them at once; default
     every position) with ``values`` (from :func:`clean_activations` with ``kind="z"``); ``metric``
     per (layer, head)."""
-    n_layers, n_heads = int(model.cfg.n_layers), int(model.cfg.n_heads)
-    layers = list(range(n_layers)) if layers is None else list(layers)
-    device = next(model.parameters()).device
-    b = batch.to(device)
-    B, T = b.input_ids.shape
-    positions = (torch.arange(T).unsqueeze(1).expand(T, B) if positions is None else positions).to(device)
-    value_positions = positions if value_positions is None else value_positions.to(device)
-    mpos = (b.position(metric_position) if isinstance(metric_position, str) else metric_position).to(device)
+    n_heads = int(model.cfg.n_heads)
+    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
+    device, B, n_pos = b.input_ids.device, len(b), positions.shape[0]
     values = values.to(device)
     rows = torch.arange(B, device=device)
     per_pass = max(1, max_batch // B)
@@ -149,13 +139,19 @@ def head_sweep(
         for li, layer in enumerate(layers):
             for start in range(0, n_heads, per_pass):
                 k = min(per_pass, n_heads - start)
+                # Copy j patches head start + j of every row at every given position: flat indices
+                # over (copy, position, row).
+                copy = torch.arange(k, device=device).view(k, 1, 1).expand(k, n_pos, B)
+                heads = (start + copy).reshape(-1)
+                dst_rows = (copy * B + rows.view(1, 1, B)).reshape(-1)
+                src_rows = rows.view(1, 1, B).expand(k, n_pos, B).reshape(-1)
+                dst_pos = positions.unsqueeze(0).expand(k, n_pos, B).reshape(-1)
+                src_pos = value_positions.unsqueeze(0).expand(k, n_pos, B).reshape(-1)
 
-                def patch(act: Tensor, hook, layer=layer, start=start, k=k) -> Tensor:
+                def patch(act: Tensor, hook, layer=layer, idx=(dst_rows, dst_pos, heads, src_rows, src_pos)) -> Tensor:
+                    d_rows, d_pos, hs, s_rows, s_pos = idx
                     act = act.clone()  # [k*B, T, n_heads, d_head]
-                    for j in range(k):
-                        h = start + j
-                        for p in range(positions.shape[0]):
-                            act[j * B + rows, positions[p], h] = values[layer, rows, value_positions[p], h].to(act.dtype)
+                    act[d_rows, d_pos, hs] = values[layer, s_rows, s_pos, hs].to(act.dtype)
                     return act
 
                 logits = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["logit_diff", "answer_prob", "refusal_score"]
+__all__ = ["logit_diff", "answer_prob", "refusal_score", "answer_vs_token"]
 
 
 def _ids(ids: Sequence[int] | Tensor) -> Tensor:
@@ -42,3 +42,16 @@ def refusal_score(refusal_ids: Sequence[int] | Tensor):
         return torch.softmax(logits.float(), -1)[..., r.to(logits.device)].sum(-1).mean(-1)
 
     return metric
+
+
+def answer_vs_token(tokenizer, answers: Sequence[str], other: str = "I"):
+    """:func:`logit_diff` between the first token of each answer and the first token of ``other``
+    (default ``"I"``, which opens both a refusal and "I don't know."), as a chat model emits them
+    at the start of its turn (no leading space)."""
+    def first(text: str) -> int:
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        if not ids:
+            raise ValueError(f"{text!r} encodes to no tokens")
+        return ids[0]
+
+    return logit_diff([first(a) for a in answers], [first(other)] * len(answers))

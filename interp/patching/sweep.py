@@ -116,8 +116,7 @@ def cross_model_sweep(
         grid = hook_sweep(model, dst, values, metric, kind=kind, layers=layers, positions=dst_pos,
                           metric_position=metric_position, max_batch=max_batch)
         labels = list(positions)
-    clean = float(metric(logits_at(model, dst, metric_position)[None])[0])
-    return PatchResult(grid.cpu(), layer_list, labels, clean, direction, kind)
+    return PatchResult(grid.cpu(), layer_list, labels, _clean_metric(model, dst, metric, metric_position), direction, kind)
 
 
 def cross_model_attribution(
@@ -140,6 +139,11 @@ def cross_model_attribution(
     model, dst, values, dst_pos = _cross_inputs(pair, texts, direction, spans, positions, kind)
     est = attribution_sweep(model, dst, values, metric, kind=kind, layers=layers, positions=dst_pos,
                             metric_position=metric_position)
-    clean = float(metric(logits_at(model, dst, metric_position)[None])[0])
+    clean = _clean_metric(model, dst, metric, metric_position)
     layer_list = list(layers) if layers is not None else list(range(pair.n_layers))
     return PatchResult((est + clean).detach().cpu(), layer_list, list(positions), clean, direction, kind, estimate=True)
+
+
+def _clean_metric(model, batch, metric: Metric, metric_position: str) -> float:
+    """The metric of the destination run, unpatched."""
+    return float(metric(logits_at(model, batch, metric_position)[None])[0])

@@ -22,3 +22,11 @@ def hf_base():
 
     model, tokenizer = load_hf("gemma-3-270m", device="cpu")
     return model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def pair():
+    """The default pair (base + adapter), loaded once for the integration tier; tests must not edit it."""
+    from interp import load_pair
+
+    return load_pair("default", device="cpu")

@@ -13,11 +13,6 @@ from interp.models import get_pair_spec
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def pair():
-    return load_pair("default", device="cpu")
-
-
 def test_default_pair_loads_with_the_adapter_in_seconds():
     entry = get_pair_spec("default")
     assert not entry.placeholder

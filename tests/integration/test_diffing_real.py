@@ -10,13 +10,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def pair():
-    from interp import load_pair
-
-    return load_pair("default", device="cpu")
-
-
-@pytest.fixture(scope="module")
 def facts():
     return graded_facts("default")
 
