@@ -19,7 +19,7 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp import hooks
-from interp.patching.core import Metric, cell_setup, final_logits
+from interp.patching.core import Metric, cell_setup, metric_of
 from interp.patching.hooked import SWEEP_KINDS, _Stop
 from interp.prompts import PromptBatch
 
@@ -67,7 +67,7 @@ def attribution_sweep(
             model.run_with_hooks(b.input_ids, attention_mask=b.attention_mask, fwd_hooks=fwd + [(hooks.FINAL_NORM, grab)])
         except _Stop:
             pass
-        out = metric(final_logits(model.original_model, grabbed[0])[None])
+        out = metric_of(model.original_model, grabbed[0][None], metric)
         out.sum().backward()
     rows = torch.arange(B, device=device).unsqueeze(0)  # broadcast against [cells, batch]
     values = values.to(device)

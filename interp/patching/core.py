@@ -23,9 +23,12 @@ from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp.cache.fastpath import decoder_layers, layer_input, layer_output, unwrapped
+from interp.patching import packed as packed_mod
+from interp.patching.metrics import TokenMetric
+from interp.patching.packed import packable
 from interp.prompts import PromptBatch
 
-__all__ = ["Metric", "resid_pre_sweep", "clean_resid_pre", "clean_resid_post", "final_logits", "logits_at"]
+__all__ = ["Metric", "metric_of", "resid_pre_sweep", "clean_resid_pre", "clean_resid_post", "final_logits", "logits_at"]
 
 #: ``metric(logits)`` with logits ``[cells, batch, vocab]`` at the metric position -> ``[cells]``.
 Metric = Callable[[Tensor], Tensor]
@@ -59,6 +62,24 @@ def final_logits(hf: nn.Module, hidden: Tensor) -> Tensor:
     logits = hf.lm_head(hidden)
     cap = getattr(hf.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def metric_of(hf: nn.Module, hidden: Float[Tensor, "cells batch d_model"], metric: Metric) -> Float[Tensor, " cells"]:
+    """``metric`` of the logits of already-normed hidden states at the metric position. A
+    :class:`~interp.patching.metrics.TokenMetric` gets only the logits of its tokens (rows of the
+    unembedding gathered per prompt); any other metric gets the full vocabulary."""
+    head = getattr(hf, "lm_head", None)
+    if not (isinstance(metric, TokenMetric) and isinstance(head, nn.Linear)):
+        return metric(final_logits(hf, hidden))
+    ids = metric.tokens.to(hidden.device)
+    if ids.shape[0] != hidden.shape[1]:
+        raise ValueError(f"the metric has token ids for {ids.shape[0]} prompts, the batch has {hidden.shape[1]}")
+    rows = head.weight[ids]  # [batch, k, d]
+    logits = torch.einsum("cbd,bkd->cbk", hidden.to(rows.dtype), rows)
+    if head.bias is not None:
+        logits = logits + head.bias[ids]
+    cap = getattr(hf.config, "final_logit_softcapping", None)
+    return metric.reduce(torch.tanh(logits / cap) * cap if cap else logits)
 
 
 def logits_at(model: TransformerBridge, batch: PromptBatch, position: str = "last") -> Float[Tensor, "batch vocab"]:
@@ -131,6 +152,7 @@ def resid_pre_sweep(
     value_positions: Int[Tensor, "cells batch"] | None = None,
     metric_position: str | Int[Tensor, " batch"] = "last",
     max_batch: int = 256,
+    packed: bool | None = None,
 ) -> Float[Tensor, "swept_layers cells"]:
     """Patch ``values`` into ``model``'s ``resid_pre`` on ``batch``, one (layer, cell) at a time,
     batched; returns ``metric`` per layer and cell.
@@ -142,42 +164,110 @@ def resid_pre_sweep(
             every position of the padded batch (cell ``p`` = index ``p``), as TransformerLens does.
         value_positions: per cell, where in ``values`` to read (default: same as ``positions``).
         metric_position: a marked position name of ``batch`` or a ``[batch]`` index tensor.
-        max_batch: rows per forward pass (cells x prompts).
+        max_batch: work per forward pass, in prompt copies of the full sequence (cells x prompts
+            when prompts are replicated; ``max_batch x seq`` packed tokens otherwise).
+        packed: recompute only the positions a patch can change, with the clean keys/values of the
+            earlier positions (:mod:`interp.patching.packed`); ``None`` (default): whenever the
+            model supports it, ``False``: replicate whole prompts, ``True``: required.
+
+    Example::
+
+        clean = clean_resid_pre(model, clean_batch)
+        grid = resid_pre_sweep(model, corrupt_batch, clean, logit_diff(answers, others))  # [layers, positions]
     """
     n_layers = int(model.cfg.n_layers)
     layers = list(range(n_layers)) if layers is None else list(layers)
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
-    device = b.input_ids.device
-    B = len(b)
-    n_cells = positions.shape[0]
-    clean = clean_resid_pre(model, b)
+    with torch.inference_mode(), unwrapped(model) as hf:
+        body, blocks = decoder_layers(hf, n_layers)
+        windows = packable(hf, n_layers) if packed is not False else None
+        if packed and windows is None:
+            raise ValueError("packed=True needs eager or sdpa attention and full or sliding-window attention layers; "
+                             f"this model has {getattr(hf.config, '_attn_implementation', '?')!r} attention "
+                             f"and layer types {getattr(hf.config, 'layer_types', None)}; use packed=None or False")
+        run = _packed_sweep if windows is not None else _replicated_sweep
+        return run(hf, body, blocks, windows, b, values, metric, layers, positions, value_positions, mpos, max_batch,
+                   int(model.cfg.n_heads))
+
+
+def _replicated_sweep(hf, body, blocks, windows, b, values, metric, layers, positions, value_positions, mpos,
+                      max_batch, n_heads) -> Tensor:
+    """Each cell a copy of the whole prompts along the batch, starting at the patched layer."""
+    device, B, n_cells = b.input_ids.device, len(b), positions.shape[0]
+    module_list = _layer_list(body, len(blocks))
+    pid = _position_ids(b.attention_mask)
+    clean = packed_mod.clean_state(body, blocks, b.input_ids, b.attention_mask, pid)[0]
     values = values.to(device, clean.dtype)
     rows = torch.arange(B, device=device)
     per_pass = max(1, max_batch // B)
     result = torch.empty(len(layers), n_cells, device=device)
-    with torch.inference_mode(), unwrapped(model) as hf:
-        body, blocks = decoder_layers(hf, n_layers)
-        module_list = _layer_list(body, n_layers)
-        for li, layer in enumerate(layers):
-            with _skip_below(module_list, layer):
-                for start in range(0, n_cells, per_pass):
-                    cells = range(start, min(n_cells, start + per_pass))
-                    k = len(cells)
-                    resid = clean[layer].repeat(k, 1, 1)  # [k*B, T, d]; copy j holds cell start + j
-                    src_rows = rows.repeat(k)
-                    resid[torch.arange(k * B, device=device), positions[start: start + k].reshape(-1)] = (
-                        values[layer, src_rows, value_positions[start: start + k].reshape(-1)])
-                    hook = module_list[layer].register_forward_pre_hook(
-                        lambda mod, args, kwargs, resid=resid: _swap_input(args, kwargs, resid), with_kwargs=True)
-                    try:
-                        ids, mask = b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1)
-                        hidden = body(input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask),
-                                      use_cache=False).last_hidden_state
-                    finally:
-                        hook.remove()
-                    at = hidden[torch.arange(k * B, device=device), mpos.repeat(k)]
-                    result[li, start: start + k] = metric(final_logits(hf, at).view(k, B, -1))
+    for li, layer in enumerate(layers):
+        with _skip_below(module_list, layer):
+            for start in range(0, n_cells, per_pass):
+                k = min(per_pass, n_cells - start)
+                resid = clean[layer].repeat(k, 1, 1)  # [k*B, T, d]; copy j holds cell start + j
+                resid[torch.arange(k * B, device=device), positions[start: start + k].reshape(-1)] = (
+                    values[layer, rows.repeat(k), value_positions[start: start + k].reshape(-1)])
+                hook = module_list[layer].register_forward_pre_hook(
+                    lambda mod, args, kwargs, resid=resid: _swap_input(args, kwargs, resid), with_kwargs=True)
+                try:
+                    ids, mask = b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1)
+                    hidden = body(input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask),
+                                  use_cache=False).last_hidden_state
+                finally:
+                    hook.remove()
+                at = hidden[torch.arange(k * B, device=device), mpos.repeat(k)]
+                result[li, start: start + k] = metric_of(hf, at.view(k, B, -1), metric)
     return result
+
+
+def _packed_sweep(hf, body, blocks, windows, b, values, metric, layers, positions, value_positions, mpos,
+                  max_batch, n_heads) -> Tensor:
+    """Each cell only its positions from the first patched one to the last metric position, the
+    cells of a layer packed along the sequence (see :mod:`interp.patching.packed`)."""
+    device, (B, T), n_cells = b.input_ids.device, b.input_ids.shape, positions.shape[0]
+    module_list = _layer_list(body, len(blocks))
+    pid = _position_ids(b.attention_mask)
+    clean, keys, vals = packed_mod.clean_state(body, blocks, b.input_ids, b.attention_mask, pid)
+    values = values.to(device, clean.dtype)
+    additive = getattr(hf.config, "_attn_implementation", "eager") == "eager"
+    end = int(mpos.max())
+    starts = torch.minimum(positions.min(1).values, mpos.min()).tolist()  # first position each cell changes
+    chunks = _chunks([end + 1 - s for s in starts], B, T, max_batch, n_heads)
+    rows = torch.arange(B, device=device).unsqueeze(1)
+    result = torch.empty(len(layers), n_cells, device=device)
+    for li, layer in enumerate(layers):
+        with _skip_below(module_list, layer):
+            for chunk in chunks:
+                first = torch.tensor([starts[c] for c in chunk], device=device)
+                lengths = end + 1 - first
+                offset = torch.cumsum(lengths, 0) - lengths  # where each cell's segment begins
+                at = positions[chunk].T  # [B, k]
+                patch_at = torch.where(at <= end, offset + at - first, -1)
+                out = packed_mod.packed_layer(
+                    body, blocks, windows, layer, input_ids=b.input_ids, attention_mask=b.attention_mask,
+                    position_ids=pid, clean=clean, keys=keys, values=vals, starts=first.tolist(), end=end,
+                    patch_at=patch_at, patch_values=values[layer, rows, value_positions[chunk].T],
+                    additive=additive)
+                hidden = out[rows, offset + mpos.unsqueeze(1) - first]  # [B, k, d]
+                result[li, chunk] = metric_of(hf, hidden.transpose(0, 1), metric)
+    return result
+
+
+def _chunks(lengths: list[int], rows: int, seq: int, max_batch: int, n_heads: int) -> list[list[int]]:
+    """Consecutive cells per packed pass: at most ``max_batch * seq`` tokens and
+    :data:`~interp.patching.packed.ATTENTION_BUDGET` attention scores (at least one cell)."""
+    chunks: list[list[int]] = [[]]
+    q = 0
+    for c, n in enumerate(lengths):
+        grown = q + n
+        fits = rows * grown <= max_batch * seq and rows * n_heads * grown * (seq + grown) <= packed_mod.ATTENTION_BUDGET
+        if chunks[-1] and not fits:
+            chunks.append([])
+            grown = n
+        chunks[-1].append(c)
+        q = grown
+    return chunks
 
 
 def _layer_list(body: nn.Module, n_layers: int) -> nn.ModuleList:

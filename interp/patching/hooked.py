@@ -20,7 +20,7 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp import hooks
-from interp.patching.core import Metric, cell_setup, final_logits
+from interp.patching.core import Metric, cell_setup, metric_of
 from interp.prompts import PromptBatch
 
 __all__ = ["clean_activations", "hook_sweep", "head_sweep", "SWEEP_KINDS"]
@@ -52,7 +52,7 @@ def clean_activations(model: TransformerBridge, batch: PromptBatch, kind: str,
 
 
 def _run(model: TransformerBridge, ids: Tensor, mask: Tensor, fwd_hooks: list, mpos: Tensor) -> Tensor:
-    """Forward with ``fwd_hooks``; returns the unembedded logits at ``mpos`` only."""
+    """Forward with ``fwd_hooks``; returns the final-normed hidden state at ``mpos`` only."""
     grabbed: list[Tensor] = []
 
     def grab(act: Tensor, hook) -> None:
@@ -63,7 +63,7 @@ def _run(model: TransformerBridge, ids: Tensor, mask: Tensor, fwd_hooks: list, m
         model.run_with_hooks(ids, attention_mask=mask, fwd_hooks=fwd_hooks + [(hooks.FINAL_NORM, grab)])
     except _Stop:
         pass
-    return final_logits(model.original_model, grabbed[0])
+    return grabbed[0]
 
 
 def _check_kind(kind: str) -> None:
@@ -106,9 +106,9 @@ def hook_sweep(
                     act[torch.arange(k * B, device=device), dst] = values[layer, rows.repeat(k), src].to(act.dtype)
                     return act
 
-                logits = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
+                hidden = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
                               [(hooks.name(kind, layer), patch)], mpos.repeat(k))
-                result[li, start: start + k] = metric(logits.view(k, B, -1))
+                result[li, start: start + k] = metric_of(model.original_model, hidden.view(k, B, -1), metric)
     return result
 
 
@@ -154,7 +154,7 @@ def head_sweep(
                     act[d_rows, d_pos, hs] = values[layer, s_rows, s_pos, hs].to(act.dtype)
                     return act
 
-                logits = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
+                hidden = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
                               [(hooks.head_z(layer), patch)], mpos.repeat(k))
-                result[li, start: start + k] = metric(logits.view(k, B, -1))
+                result[li, start: start + k] = metric_of(model.original_model, hidden.view(k, B, -1), metric)
     return result

@@ -7,10 +7,12 @@ from interp import ModelSpec, load_model, load_pair
 from interp.patching import (
     attribution_sweep,
     clean_activations,
+    TokenMetric,
     clean_resid_pre,
     compare_attribution,
     cross_model_attribution,
     cross_model_sweep,
+    final_logits,
     head_sweep,
     hook_sweep,
     logit_diff,
@@ -18,6 +20,7 @@ from interp.patching import (
     resid_pre_sweep,
     steering_sweep,
 )
+from interp.patching.core import _chunks, metric_of
 from interp.prompts import PromptBatch
 
 
@@ -47,6 +50,75 @@ def test_sweep_equals_transformer_lens(model):
     ours = resid_pre_sweep(model, corrupt, clean_resid_pre(model, clean), logit_diff([a] * 3, [b] * 3), max_batch=8)
     assert ours.shape == ref.shape
     assert (ours - ref).abs().max().item() <= 1e-4
+
+
+def test_packed_sweep_equals_transformer_lens_past_the_sliding_window(model):
+    """14 tokens with a sliding window of 8: the packed sweep's masks must apply the window to the
+    clean prefix and to each cell's own segment."""
+    assert model.original_model.config.sliding_window == 8
+    clean, corrupt = _batches(B=2, T=14)
+    with torch.inference_mode():
+        _, cache = model.run_with_cache(clean.input_ids)
+    ref = tl_patching.get_act_patch_resid_pre(model, corrupt.input_ids, cache,
+                                             lambda lg: (lg[:, -1, 10] - lg[:, -1, 20]).mean())
+    values, metric = clean_resid_pre(model, clean), logit_diff([10] * 2, [20] * 2)
+    packed = resid_pre_sweep(model, corrupt, values, metric, packed=True)
+    assert (packed - ref).abs().max().item() <= 1e-4
+    # A small budget splits each layer's cells over several packed passes: same values.
+    split = resid_pre_sweep(model, corrupt, values, metric, packed=True, max_batch=2)
+    assert (split - packed).abs().max().item() <= 1e-5
+    assert _chunks([14 - p for p in range(14)], 2, 14, 2, 4) != [list(range(14))]
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_packed_sweep_equals_replicated_on_left_padded_rows_and_marked_positions(tiny_gemma_dir, attention):
+    """Rows of different lengths (left padding), per-row patch positions, a per-row metric position
+    before the end, patches after it: packed == whole prompts replicated (eager: additive float
+    masks, sdpa: boolean masks)."""
+    model = load_model(str(tiny_gemma_dir), device="cpu")
+    model.original_model.set_attn_implementation(attention)
+    clean, corrupt = _batches(B=3, T=12, seed=3)
+    mask = torch.ones_like(clean.input_ids)
+    mask[1, :4] = 0
+    mask[2, :9] = 0
+    clean = PromptBatch(clean.input_ids, mask, clean.positions, clean.texts)
+    corrupt = PromptBatch(corrupt.input_ids, mask, corrupt.positions, corrupt.texts)
+    positions = torch.tensor([[2, 5, 10], [7, 4, 11], [11, 11, 11], [0, 0, 0]])
+    metric_position = torch.tensor([10, 11, 11])
+    values, metric = clean_resid_pre(model, clean), logit_diff([10] * 3, [20] * 3)
+    kw = dict(positions=positions, metric_position=metric_position, value_positions=positions.flip(0))
+    packed = resid_pre_sweep(model, corrupt, values, metric, packed=True, **kw)
+    replicated = resid_pre_sweep(model, corrupt, values, metric, packed=False, **kw)
+    assert torch.isfinite(packed).all() and (packed - replicated).abs().max().item() <= 1e-4
+
+
+def test_packed_is_required_only_when_asked(model, monkeypatch):
+    import interp.patching.core as core
+
+    clean, corrupt = _batches()
+    values, metric = clean_resid_pre(model, clean), logit_diff([10] * 3, [20] * 3)
+    expected = resid_pre_sweep(model, corrupt, values, metric, layers=[1])
+    monkeypatch.setattr(core, "packable", lambda hf, n: None)  # e.g. flash attention
+    assert (resid_pre_sweep(model, corrupt, values, metric, layers=[1]) - expected).abs().max().item() <= 1e-4
+    with pytest.raises(ValueError, match="packed=True needs eager or sdpa attention"):
+        resid_pre_sweep(model, corrupt, values, metric, layers=[1], packed=True)
+
+
+def test_token_metric_reads_only_its_tokens_and_equals_the_full_logits(model):
+    clean, _ = _batches()
+    metric = logit_diff([10, 11, 12], [20, 21, 22])
+    assert isinstance(metric, TokenMetric) and metric.tokens.tolist() == [[10, 20], [11, 21], [12, 22]]
+    with torch.inference_mode():
+        hf = model.original_model
+        hidden = hf.model(input_ids=clean.input_ids).last_hidden_state[:, -1]
+        full = final_logits(hf, hidden)
+        expected = (full[[0, 1, 2], [10, 11, 12]] - full[[0, 1, 2], [20, 21, 22]]).mean()
+        assert abs(metric_of(hf, hidden[None], metric).item() - expected.item()) <= 1e-5
+        assert abs(metric(full[None]).item() - expected.item()) <= 1e-5
+    with pytest.raises(ValueError, match="one answer and one other id per prompt"):
+        logit_diff([1, 2], [3])
+    with pytest.raises(ValueError, match="token ids for 3 prompts"):
+        metric(full[None, :2])
 
 
 def test_clean_resid_pre_equals_run_with_cache(model):

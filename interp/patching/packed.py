@@ -1,0 +1,144 @@
+"""The ``resid_pre`` sweep that recomputes only what a patch can change.
+
+Patching position ``p`` entering layer ``l`` changes nothing at positions before ``p`` (attention
+is causal), at any layer; and nothing after the last metric position ``E`` is read. So a cell
+needs layers ``l ..`` at positions ``P .. E`` only (``P``: the first position it patches), with
+the keys and values of positions ``< P`` taken from the clean run.
+
+Layout of one forward pass (one per layer, or a few under the token budget): one row per prompt;
+along the sequence axis the cells of the layer are packed one after another, each contributing
+its segment ``P_c .. E``. The clean run's keys/values of every position sit in a ``DynamicCache``,
+and a 4-D mask per layer lets each packed token see the clean prefix of its own cell (positions
+``< P_c``), the earlier tokens of its own segment, and nothing else (padding and sliding windows
+honoured as the model defines them). Every token-wise operation (projections, MLP, norms) runs
+once over all cells' tokens; for 16 positions that is 136 token-positions per prompt instead of
+16 x 16 = 256, and a single pass instead of one per cell.
+
+Used by :func:`interp.patching.resid_pre_sweep` when the model's attention is ``eager`` or
+``sdpa`` and its layers are full or sliding-window attention (:func:`packable`); otherwise the
+sweep replicates whole prompts along the batch.
+"""
+
+import torch
+from torch import Tensor, nn
+from transformers import DynamicCache
+
+from interp.cache.fastpath import layer_input
+
+__all__ = ["packable", "clean_state", "packed_layer"]
+
+#: Most attention-score elements (rows x heads x queries x keys) one packed pass may hold.
+ATTENTION_BUDGET = 2 ** 27
+
+
+def packable(hf: nn.Module, n_layers: int) -> list[int | None] | None:
+    """Per layer, the sliding window (``None``: full attention) if the packed sweep can run on
+    this model, else ``None``."""
+    cfg = hf.config.get_text_config(decoder=True) if hasattr(hf.config, "get_text_config") else hf.config
+    if getattr(cfg, "_attn_implementation", None) not in ("eager", "sdpa"):
+        return None
+    window = getattr(cfg, "sliding_window", None)
+    types = getattr(cfg, "layer_types", None)
+    if types is None:
+        return [None] * n_layers if window is None else None
+    windows: list[int | None] = []
+    for t in types[:n_layers]:
+        if t == "full_attention":
+            windows.append(None)
+        elif t == "sliding_attention" and window:
+            windows.append(int(window))
+        else:
+            return None
+    return windows if len(windows) == n_layers else None
+
+
+def clean_state(body: nn.Module, layers: list[nn.Module], input_ids: Tensor, attention_mask: Tensor,
+                position_ids: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """One clean pass: ``resid_pre`` of every layer ``[layers, batch, pos, d]`` and every layer's
+    keys and values ``[batch, kv_heads, pos, d_head]`` (all positions, sliding layers included)."""
+    resid: list[Tensor] = [None] * len(layers)  # type: ignore[list-item]
+    handles = [layer.register_forward_pre_hook(
+        lambda mod, args, kwargs, i=i: resid.__setitem__(i, layer_input(args, kwargs)), with_kwargs=True)
+        for i, layer in enumerate(layers)]
+    cache = DynamicCache()  # no config: every layer keeps all positions
+    try:
+        body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+             past_key_values=cache, use_cache=True)
+    finally:
+        for h in handles:
+            h.remove()
+    keys = [cache.layers[i].keys for i in range(len(layers))]
+    values = [cache.layers[i].values for i in range(len(layers))]
+    return torch.stack(resid), keys, values
+
+
+def segments(starts: list[int], end: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Packed axis of cells with segments ``starts[c] .. end``: (position of each packed token,
+    cell of each packed token)."""
+    pos = torch.cat([torch.arange(s, end + 1, device=device) for s in starts])
+    cell = torch.cat([torch.full((end + 1 - s,), c, device=device) for c, s in enumerate(starts)])
+    return pos, cell
+
+
+def _mask(pad: Tensor, starts: Tensor, pos: Tensor, cell: Tensor, window: int | None, dtype: torch.dtype,
+          additive: bool) -> Tensor:
+    """``[batch, 1, Q, T + Q]``: packed token q sees clean position j < its cell's start, and
+    packed tokens of its own cell at or before its position (within ``window``, not padding)."""
+    T, Q = pad.shape[1], pos.shape[0]
+    j = torch.arange(T, device=pos.device)
+    to_prefix = j[None, :] < starts[cell][:, None]
+    gap_prefix = pos[:, None] - j[None, :]
+    gap_own = pos[:, None] - pos[None, :]
+    to_own = (cell[:, None] == cell[None, :]) & (gap_own >= 0)
+    if window is not None:
+        to_prefix &= gap_prefix < window
+        to_own &= gap_own < window
+    seen = torch.cat([to_prefix, to_own], 1)[None] & torch.cat([pad, pad[:, pos]], 1)[:, None, :]
+    q = torch.arange(Q, device=pos.device)
+    seen[:, q, T + q] = True  # a padding token sees itself (no empty softmax rows); no real token sees it
+    seen = seen[:, None]
+    if not additive:
+        return seen
+    return torch.zeros(seen.shape, dtype=dtype, device=seen.device).masked_fill_(~seen, torch.finfo(dtype).min)
+
+
+def packed_layer(body: nn.Module, layers: list[nn.Module], windows: list[int | None], layer: int, *,
+                 input_ids: Tensor, attention_mask: Tensor, position_ids: Tensor, clean: Tensor,
+                 keys: list[Tensor], values: list[Tensor], starts: list[int], end: int,
+                 patch_at: Tensor, patch_values: Tensor, additive: bool) -> Tensor:
+    """One packed pass from ``layer`` up: returns the final-normed hidden states ``[batch, Q, d]``
+    of the packed tokens (see :func:`segments` for the layout).
+
+    ``patch_at`` ``[batch, cells]``: the packed index each cell patches in each row (``-1``: none);
+    ``patch_values`` ``[batch, cells, d]``: what it writes there. The layers below ``layer`` must
+    already be pass-through modules (the caller swaps them).
+    """
+    device = input_ids.device
+    pos, cell = segments(starts, end, device)
+    hidden = clean[layer][:, pos].clone()
+    r, c = torch.nonzero(patch_at >= 0, as_tuple=True)
+    hidden[r, patch_at[r, c]] = patch_values[r, c].to(hidden.dtype)
+    pad = attention_mask.bool()
+    start_t = torch.tensor(starts, device=device)
+    masks = {w: _mask(pad, start_t, pos, cell, w, hidden.dtype, additive) for w in set(windows[layer:])}
+    cache = DynamicCache(ddp_cache_data=[(None, None)] * layer + list(zip(keys[layer:], values[layer:])))
+
+    def enter(module, args, kwargs, i: int):
+        kwargs = dict(kwargs)
+        kwargs["attention_mask"] = masks[windows[i]]
+        if i == layer:
+            if args and isinstance(args[0], Tensor):
+                args = (hidden,) + tuple(args[1:])
+            else:
+                kwargs["hidden_states"] = hidden
+        return args, kwargs
+
+    handles = [layers[i].register_forward_pre_hook(lambda m, a, k, i=i: enter(m, a, k, i), with_kwargs=True)
+               for i in range(layer, len(layers))]
+    try:
+        out = body(input_ids=input_ids[:, pos], attention_mask=masks[windows[layer]],
+                   position_ids=position_ids[:, pos], past_key_values=cache, use_cache=True).last_hidden_state
+    finally:
+        for h in handles:
+            h.remove()
+    return out
