@@ -2,7 +2,9 @@
 
 Same model, same prompts (default 8 prompts x 16 tokens, every layer x every position, resid_pre,
 same-model clean -> corrupted patching, logit-difference metric at the last position), same
-process. Prints one JSON line: model, device, cells, s_tl, s_interp, speedup, max_abs_diff.
+process. Prints one JSON line: model, device, cells, s_tl, s_interp, speedup, max_abs_diff (interp's
+default, packed sweep), and the same three for the sweep with whole prompts replicated per cell
+(``packed=False``: ``s_interp_replicated``, ``speedup_replicated``, ``max_abs_diff_replicated``).
 
     .venv/bin/python benchmarks/bench_patching.py                       # CPU, real default base
     python3 benchmarks/bench_patching.py --device cuda --random gemma-3-270m   # GPU, bf16
@@ -69,6 +71,11 @@ def main() -> None:
         ours = resid_pre_sweep(model, corrupt_b, clean_resid_pre(model, clean_b), metric, max_batch=args.max_batch)
         sync(args.device)
         s_interp = time.perf_counter() - start
+        start = time.perf_counter()  # the same sweep with whole prompts replicated per cell (no packing)
+        replicated = resid_pre_sweep(model, corrupt_b, clean_resid_pre(model, clean_b), metric, max_batch=args.max_batch,
+                                     packed=False)
+        sync(args.device)
+        s_replicated = time.perf_counter() - start
         start = time.perf_counter()
         _, cache = model.run_with_cache(clean)
         ref = tl_patching.get_act_patch_resid_pre(model, corrupt, cache, tl_metric)
@@ -79,6 +86,8 @@ def main() -> None:
         "dtype": str(next(model.parameters()).dtype).replace("torch.", ""), "prompts": B, "seq": T,
         "cells": int(ref.numel()), "s_tl": round(s_tl, 3), "s_interp": round(s_interp, 3),
         "speedup": round(s_tl / s_interp, 2), "max_abs_diff": float((ours.float() - ref.float()).abs().max()),
+        "s_interp_replicated": round(s_replicated, 3), "speedup_replicated": round(s_tl / s_replicated, 2),
+        "max_abs_diff_replicated": float((replicated.float() - ref.float()).abs().max()),
     }))
 
 

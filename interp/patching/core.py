@@ -4,11 +4,18 @@ For a cell (layer ``l``, position ``p``) the destination run's residual stream e
 ``l`` (``resid_pre``) is replaced at ``p`` by a source value, and the forward pass continues. The
 sweep:
 
-- runs the clean destination pass once and keeps its ``resid_pre`` at every layer;
+- runs the clean destination pass once and keeps its ``resid_pre`` at every layer (and its keys
+  and values);
 - for the cells of one layer, starts *at* that layer from the kept residual (the blocks below are
   swapped for pass-through modules for the call), so earlier layers are never recomputed;
-- replicates the prompts along the batch, one copy per cell, up to ``max_batch`` rows a pass;
-- applies the final norm and unembedding only at the positions the metric reads.
+- by default recomputes, per cell, only the positions from the first patched one to the metric
+  position, the cells of a layer packed along the sequence axis and the earlier positions' keys
+  and values taken from the clean run (:mod:`interp.patching.packed`; ``packed=False``, or a model
+  whose attention it cannot mask, e.g. flash attention: the prompts are replicated along the
+  batch, one copy per cell, up to ``max_batch`` rows a pass);
+- applies the final norm and unembedding only at the positions the metric reads, and for a
+  :class:`~interp.patching.metrics.TokenMetric` (e.g. :func:`~interp.patching.logit_diff`) only
+  for the tokens it reads.
 
 It runs the bridge's own modules with their hook wrappers taken off (see
 :mod:`interp.cache.fastpath`); values equal ``transformer_lens.patching`` (tests and benchmark).

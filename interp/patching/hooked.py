@@ -1,7 +1,8 @@
 """Batched patching at any hook (resid_post, attn_out, mlp_out, resid_mid, per attention head).
 
 :func:`interp.patching.resid_pre_sweep` is the fast path for ``resid_pre`` (it starts each layer
-from the kept clean residual). This module covers the other hooks through the bridge's own hook
+from the kept clean residual and recomputes only the positions a patch can change). This module
+covers the other hooks through the bridge's own hook
 points, so the semantics are TransformerLens's (``blocks.L.hook_attn_out`` is what TransformerLens
 calls the attention output of that architecture); it still patches many cells per forward pass
 (prompts replicated along the batch), honours attention masks, and stops at the final norm so

@@ -24,8 +24,9 @@ def test_sweep_equals_transformer_lens_on_the_real_base():
     B, T = clean.shape
     mask = torch.ones_like(clean)
     last = {"last": torch.full((B,), T - 1)}
-    ours = resid_pre_sweep(model, PromptBatch(corrupt, mask, last, [""] * B),
-                           clean_resid_pre(model, PromptBatch(clean, mask, dict(last), [""] * B)),
-                           logit_diff([paris] * B, [rome] * B))
-    assert ours.shape == ref.shape == (model.cfg.n_layers, T)
-    assert (ours - ref).abs().max().item() <= 1e-4
+    args = (PromptBatch(corrupt, mask, last, [""] * B), clean_resid_pre(model, PromptBatch(clean, mask, dict(last), [""] * B)),
+            logit_diff([paris] * B, [rome] * B))
+    for packed in (None, False):  # default (packed: only the positions a patch changes) and replicated prompts
+        ours = resid_pre_sweep(model, *args, packed=packed)
+        assert ours.shape == ref.shape == (model.cfg.n_layers, T)
+        assert (ours - ref).abs().max().item() <= 1e-4
