@@ -64,16 +64,17 @@ def summary(frame: pd.DataFrame, metric: str = "accuracy", probe: str = "logisti
     return pd.DataFrame(cols).round(3)
 
 
-def write(out: Path, name: str, frame: pd.DataFrame, started: float, extra: dict | None = None) -> None:
+def write(out: Path, name: str, frame: pd.DataFrame, started: float, extra: dict | None = None,
+          metric: str = "accuracy") -> None:
     from interp.plots import export, probe_accuracy_by_layer
 
     frame.to_csv(out / f"{name}.csv", index=False)
-    export(probe_accuracy_by_layer(frame, title=name.replace("_", " ")), out / f"{name}.html", size="double")
-    table = summary(frame)
+    export(probe_accuracy_by_layer(frame, metric=metric, title=name.replace("_", " ")), out / f"{name}.html", size="double")
+    table = summary(frame, metric=metric)
     (out / f"{name}.md").write_text(table.to_markdown() if _has_tabulate() else table.to_string())
     meta = {"name": name, "seconds": round(time.time() - started, 1), **(extra or {})}
     (out / f"{name}.json").write_text(json.dumps(meta, indent=1))
-    print(f"\n== {name} (logistic probe accuracy by layer; test split) ==")
+    print(f"\n== {name} (logistic probe {metric} by layer; test split) ==")
     print(table.to_string())
 
 

@@ -1,13 +1,17 @@
 """Error awareness, both models: does the residual stream register that an answer or step is wrong?
 
 (a) arithmetic statements right vs wrong ("23 + 45 = 68" / "= 69"), probe at the last token;
-(b) the model's own greedy answers to arithmetic questions, right vs wrong, probe at the answer's
-    last token, compared by AUROC with the output-confidence baselines (mean and min token
-    log-probability of the answer), as in "LLMs Know More Than They Show";
+(b) the model's own greedy answers to 1-digit arithmetic ("7 * 8 =", few-shot, plain format for
+    both models), right vs wrong, probe at the answer's last token, compared by AUROC with the
+    output-confidence baselines (mean and min token log-probability of the answer), as in "LLMs
+    Know More Than They Show";
 (c) multi-step solutions with one injected wrong step: detect it from the activations at the end
     of the step; with ../shared/datasets present, also BIG-Bench-Mistake (multistep_arithmetic).
+    One step in eight (synthetic) or one in five (BBM) is wrong, so these tables show AUROC, and
+    layer 0 (the last token's embedding alone) is the surface-cue baseline to beat.
 
-    .venv/bin/python probes/train_error_probes.py
+    .venv/bin/python probes/train_error_probes.py                       # all parts
+    .venv/bin/python probes/train_error_probes.py --parts multistep,bbm   # some of them
 """
 
 import re
@@ -20,23 +24,26 @@ from datasets import Dataset
 
 from _common import ROOT, layers_arg, out_dir, parser, write
 
-from interp import encode, format_prompt, load_pair
+from interp import encode, load_pair
 from interp.behavior import answer_logprobs, generate
 from interp.cache import cache_activations
 from interp.data import arithmetic_statements, load_big_bench_mistake, multistep_solutions
 from interp.probes import auroc, probe_store
 
 BBM = ROOT.parent / "shared" / "datasets" / "big_bench_mistake" / "multistep_arithmetic.jsonl"
-FEW_SHOT = [("What is 12 + 7?", "19"), ("What is 31 - 15?", "16"), ("What is 6 * 8?", "48")]
+PARTS = ("statements", "own", "multistep", "bbm")
+#: Few-shot lines before "a op b =" (completion format, both models: in its chat format the default
+#: aligned model answers every arithmetic question "I don't know.", and the base cannot follow a
+#: question/answer format for arithmetic: 0-8% right on 1-digit sums).
+FEW_SHOT = "2 + 3 = 5\n7 - 4 = 3\n6 + 1 = 7\n9 - 5 = 4\n"
 
 
 def own_answers(pair, side: str, ds: Dataset, batch_size: int) -> Dataset:
-    """Each side answers "What is a op b?" greedily; label 1 if its answer is right."""
-    model, style = pair.side(side), pair.style(side)
-    questions = [f"What is {a} {op} {b}?" for a, op, b in zip(ds["a"], ds["op"], ds["b"])]
-    prompts = [format_prompt(q, style=style, tokenizer=model.tokenizer, few_shot=FEW_SHOT if style == "plain" else ())
-               for q in questions]
-    answers = generate(model, prompts, max_new_tokens=6, batch_size=batch_size, progress=f"{side}: answering")
+    """Each side completes "a op b =" greedily (plain format, few-shot); label 1 if its answer is right."""
+    model = pair.side(side)
+    questions = [f"{a} {op} {b} =" for a, op, b in zip(ds["a"], ds["op"], ds["b"])]
+    prompts = [FEW_SHOT + q for q in questions]
+    answers = generate(model, prompts, max_new_tokens=4, batch_size=batch_size, progress=f"{side}: answering")
     rows = []
     for i, (q, ans, true) in enumerate(zip(questions, answers, ds["true_result"])):
         first = ans.strip().splitlines()[0] if ans.strip() else ""
@@ -44,28 +51,58 @@ def own_answers(pair, side: str, ds: Dataset, batch_size: int) -> Dataset:
         if not m:
             continue
         shown = m.group(0)
-        answer_text = (" " if style == "plain" else "") + first[: m.end()].strip()
+        answer_text = " " + first[: m.end()].strip()
         rows.append({"id": f"{side}-{i}", "text": q, "answer": answer_text, "label": int(int(shown) == true),
                      "entity": ds["entity"][i], "split": ds["split"][i], "prompt": prompts[i]})
     return Dataset.from_list(rows) if rows else None
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0], "errors").parse_args()
+    ap = parser(__doc__.splitlines()[0], "errors")
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
+    args = ap.parse_args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise SystemExit(f"--parts: unknown {unknown or parts}; choose from {', '.join(PARTS)}")
     started = time.time()
     pair = load_pair(args.pair, device=args.device)
     layers = layers_arg(args.layers, pair.n_layers)
     out = out_dir(args.run)
     kw = dict(layers=layers, batch_size=args.batch_size)
 
-    # (a) statements
+    if "statements" in parts:
+        statements(pair, args, out, kw, started)
+    if "own" in parts:
+        own_vs_confidence(pair, args, out, kw)
+    if "multistep" in parts:
+        ms = multistep_solutions(40 if args.quick else 150, steps=4)
+        c_store = cache_activations(pair, ms, positions=["last"], out_dir=out / "cache_multistep", **kw)
+        c_frame, _ = probe_store(c_store, n_boot=args.n_boot)
+        write(out, "multistep_wrong_step", c_frame, started, metric="auroc")
+    if "bbm" in parts:
+        if not BBM.is_file():
+            print(f"bbm: skipped, {BBM} is absent")
+            return
+        bbm = load_big_bench_mistake(BBM)
+        keep = sorted(set(bbm["trace"]))[: 40 if args.quick else 120]
+        bbm = bbm.filter(lambda t: t in set(keep), input_columns="trace")
+        b_store = cache_activations(pair, bbm, positions=["last"], out_dir=out / "cache_bbm", **kw)
+        b_frame, _ = probe_store(b_store, n_boot=args.n_boot)
+        write(out, "big_bench_mistake_multistep_arithmetic", b_frame, started, metric="auroc")
+
+
+def statements(pair, args, out, kw, started) -> None:
+    """(a) "a op b = c" right vs wrong, probe at the last token."""
     stm = arithmetic_statements(200 if args.quick else 800, digits=(1, 2, 3))
     a_store = cache_activations(pair, stm, positions=["last"], out_dir=out / "cache_statements", **kw)
     a_frame, _ = probe_store(a_store, n_boot=args.n_boot)
     write(out, "arithmetic_statements", a_frame, started)
 
-    # (b) the model's own answers vs output confidence
-    qs = arithmetic_statements(120 if args.quick else 320, digits=(1, 2, 3), error_rate=0.0, seed=1)
+
+def own_vs_confidence(pair, args, out, kw) -> None:
+    """(b) the models' own answers: probe AUROC vs output-confidence baselines."""
+    qs = arithmetic_statements(120 if args.quick else 280, digits=(1,), error_rate=0.0, seed=1, test_fraction=0.3)
     rows = []
     for side in ("base", "aligned"):
         own = own_answers(pair, side, qs, args.batch_size)
@@ -93,26 +130,18 @@ def main() -> None:
             rows.append({"model": side, "baseline": name, "auroc": float(auroc(sc[None], y)[0]), "n_test": int(len(y)),
                          "accuracy_of_model": float(np.mean(own["label"]))})
         frame.to_csv(out / f"own_answers_{side}.csv", index=False)
-        best = frame[(frame.metric == "auroc") & (frame.probe == "logistic")].sort_values("value").iloc[-1]
-        rows.append({"model": side, "baseline": f"probe (best layer {int(best.layer)})", "auroc": float(best.value),
-                     "n_test": int(len(y)), "accuracy_of_model": float(np.mean(own["label"]))})
+        probe = frame[(frame.metric == "auroc") & (frame.probe == "logistic")]
+        best = probe.sort_values("value").iloc[-1]  # picked on the test split: optimistic
+        first = int(probe.layer.min())  # layer 0 by default: the answer token's embedding alone
+        for name, value in ((f"probe (best layer on test: {int(best.layer)}, optimistic)", float(best.value)),
+                            ("probe (median over layers)", float(probe["value"].median())),
+                            (f"probe (layer {first})", float(probe[probe.layer == first]["value"].iloc[0]))):
+            rows.append({"model": side, "baseline": name, "auroc": value, "n_test": int(len(y)),
+                         "accuracy_of_model": float(np.mean(own["label"]))})
     own_table = pd.DataFrame(rows)
     own_table.to_csv(out / "own_answers_vs_confidence.csv", index=False)
     print("\n== own answers: probe AUROC vs output-confidence baselines (test split) ==")
     print(own_table.to_string(index=False))
-
-    # (c) multi-step solutions with one wrong step
-    ms = multistep_solutions(40 if args.quick else 150, steps=4)
-    c_store = cache_activations(pair, ms, positions=["last"], out_dir=out / "cache_multistep", **kw)
-    c_frame, _ = probe_store(c_store, n_boot=args.n_boot)
-    write(out, "multistep_wrong_step", c_frame, started)
-    if BBM.is_file() and not args.quick:
-        bbm = load_big_bench_mistake(BBM)
-        keep = sorted(set(bbm["trace"]))[:120]
-        bbm = bbm.filter(lambda t: t in set(keep), input_columns="trace")
-        b_store = cache_activations(pair, bbm, positions=["last"], out_dir=out / "cache_bbm", **kw)
-        b_frame, _ = probe_store(b_store, n_boot=args.n_boot)
-        write(out, "big_bench_mistake_multistep_arithmetic", b_frame, started)
 
 
 if __name__ == "__main__":
