@@ -35,8 +35,9 @@ __all__ = [
 RESID_KINDS: tuple[str, ...] = ("resid_pre", "resid_mid", "resid_post")
 #: Every per-layer hook kind interp knows how to name.
 HOOK_KINDS: tuple[str, ...] = RESID_KINDS + ("attn_out", "mlp_out")
-#: The output of the final norm (what the unembedding reads).
-FINAL_NORM = "ln_final.hook_normalized"
+#: The output of the final norm (what the unembedding reads). Not ``ln_final.hook_normalized``:
+#: that is the normalised value before the norm's weight scales it.
+FINAL_NORM = "ln_final.hook_out"
 
 _PATTERN = re.compile(r"^blocks\.(\d+)\.hook_(" + "|".join(HOOK_KINDS) + r")$")
 

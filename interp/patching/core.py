@@ -232,33 +232,55 @@ def _packed_sweep(hf, body, blocks, windows, b, values, metric, layers, position
                   max_batch, n_heads) -> Tensor:
     """Each cell only its positions from the first patched one to the last metric position, the
     cells of a layer packed along the sequence (see :mod:`interp.patching.packed`)."""
-    device, (B, T), n_cells = b.input_ids.device, b.input_ids.shape, positions.shape[0]
-    module_list = _layer_list(body, len(blocks))
-    pid = _position_ids(b.attention_mask)
-    clean, keys, vals = packed_mod.clean_state(body, blocks, b.input_ids, b.attention_mask, pid)
-    values = values.to(device, clean.dtype)
-    additive = getattr(hf.config, "_attn_implementation", "eager") == "eager"
-    end = int(mpos.max())
-    starts = torch.minimum(positions.min(1).values, mpos.min()).tolist()  # first position each cell changes
-    chunks = _chunks([end + 1 - s for s in starts], B, T, max_batch, n_heads)
-    rows = torch.arange(B, device=device).unsqueeze(1)
-    result = torch.empty(len(layers), n_cells, device=device)
+    sweep = PackedCells(hf, body, blocks, windows, b, positions, mpos, max_batch, n_heads)
+    values = values.to(b.input_ids.device, sweep.clean.dtype)
+    rows = torch.arange(len(b), device=b.input_ids.device).unsqueeze(0)
+    result = torch.empty(len(layers), positions.shape[0], device=b.input_ids.device)
     for li, layer in enumerate(layers):
-        with _skip_below(module_list, layer):
-            for chunk in chunks:
-                first = torch.tensor([starts[c] for c in chunk], device=device)
-                lengths = end + 1 - first
-                offset = torch.cumsum(lengths, 0) - lengths  # where each cell's segment begins
-                at = positions[chunk].T  # [B, k]
-                patch_at = torch.where(at <= end, offset + at - first, -1)
-                out = packed_mod.packed_layer(
-                    body, blocks, windows, layer, input_ids=b.input_ids, attention_mask=b.attention_mask,
-                    position_ids=pid, clean=clean, keys=keys, values=vals, starts=first.tolist(), end=end,
-                    patch_at=patch_at, patch_values=values[layer, rows, value_positions[chunk].T],
-                    additive=additive)
-                hidden = out[rows, offset + mpos.unsqueeze(1) - first]  # [B, k, d]
-                result[li, chunk] = metric_of(hf, hidden.transpose(0, 1), metric)
+        result[li] = sweep.metric(layer, values[layer, rows, value_positions], metric)
     return result
+
+
+class PackedCells:
+    """The clean state of ``batch`` (residuals, keys, values) and the packing of a set of cells
+    (``positions [cells, batch]``, metric at ``mpos``); :meth:`metric` runs one layer's cells.
+    Create and call it inside :func:`~interp.cache.fastpath.unwrapped`."""
+
+    def __init__(self, hf, body, blocks, windows, b: PromptBatch, positions: Tensor, mpos: Tensor, max_batch: int,
+                 n_heads: int):
+        self.hf, self.body, self.blocks, self.windows, self.b = hf, body, blocks, windows, b
+        self.positions, self.mpos = positions, mpos
+        self.module_list = _layer_list(body, len(blocks))
+        self.pid = _position_ids(b.attention_mask)
+        self.clean, self.keys, self.vals = packed_mod.clean_state(body, blocks, b.input_ids, b.attention_mask, self.pid)
+        self.additive = getattr(hf.config, "_attn_implementation", "eager") == "eager"
+        self.end = int(mpos.max())
+        # The first position each cell changes: its patch, or the metric position if that is earlier.
+        self.starts = torch.minimum(positions.min(1).values, mpos.min()).tolist()
+        B, T = b.input_ids.shape
+        self.chunks = _chunks([self.end + 1 - s for s in self.starts], B, T, max_batch, n_heads)
+
+    def metric(self, layer: int, patch_values: Tensor, metric: Metric) -> Tensor:
+        """``metric`` per cell when cell ``c`` writes ``patch_values[c, row]`` at ``positions[c, row]``
+        of ``resid_pre`` of ``layer``."""
+        device = self.b.input_ids.device
+        rows = torch.arange(len(self.b), device=device).unsqueeze(1)
+        result = torch.empty(self.positions.shape[0], device=device)
+        with _skip_below(self.module_list, layer):
+            for chunk in self.chunks:
+                first = torch.tensor([self.starts[c] for c in chunk], device=device)
+                lengths = self.end + 1 - first
+                offset = torch.cumsum(lengths, 0) - lengths  # where each cell's segment begins
+                at = self.positions[chunk].T  # [B, k]
+                patch_at = torch.where(at <= self.end, offset + at - first, -1)
+                out = packed_mod.packed_layer(
+                    self.body, self.blocks, self.windows, layer, input_ids=self.b.input_ids,
+                    attention_mask=self.b.attention_mask, position_ids=self.pid, clean=self.clean, keys=self.keys,
+                    values=self.vals, starts=first.tolist(), end=self.end, patch_at=patch_at,
+                    patch_values=patch_values[chunk].transpose(0, 1), additive=self.additive)
+                hidden = out[rows, offset + self.mpos.unsqueeze(1) - first]  # [B, k, d]
+                result[chunk] = metric_of(self.hf, hidden.transpose(0, 1), metric)
+        return result
 
 
 def _chunks(lengths: list[int], rows: int, seq: int, max_batch: int, n_heads: int) -> list[list[int]]:

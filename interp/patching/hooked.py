@@ -21,7 +21,9 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp import hooks
-from interp.patching.core import Metric, cell_setup, metric_of
+from interp.cache.fastpath import decoder_layers, unwrapped
+from interp.patching.core import Metric, PackedCells, _layer_list, _skip_below, _swap_input, cell_setup, metric_of
+from interp.patching.packed import packable
 from interp.prompts import PromptBatch
 
 __all__ = ["clean_activations", "hook_sweep", "head_sweep", "SWEEP_KINDS"]
@@ -84,12 +86,29 @@ def hook_sweep(
     value_positions: Int[Tensor, "cells batch"] | None = None,
     metric_position: str | Int[Tensor, " batch"] = "last",
     max_batch: int = 128,
+    packed: bool | None = None,
 ) -> Float[Tensor, "swept_layers cells"]:
     """Like :func:`interp.patching.resid_pre_sweep` for any hook ``kind`` of :data:`SWEEP_KINDS`:
-    patch ``values[layer]`` into ``model`` at one (layer, cell) per batch copy; ``metric`` per cell."""
+    patch ``values[layer]`` into ``model`` at one (layer, cell); ``metric`` per cell.
+
+    ``packed`` (default: whenever the model supports it, see :mod:`interp.patching.packed`): a
+    patch inside layer ``l`` at position ``p`` changes only position ``p`` within that layer (the
+    other positions' attention reads the unchanged input of ``l``), so the sweep runs layer ``l``
+    alone on copies of the prompts, with the patch applied through the bridge's hook point
+    (TransformerLens semantics), and hands each cell's ``resid_post`` at ``p`` to the packed
+    ``resid_pre`` sweep of layer ``l + 1``. ``packed=False``: every cell runs the whole model
+    through the bridge's hooks.
+    """
     _check_kind(kind)
     layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
+    if packed is not False:
+        result = _packed_hook_sweep(model, b, values, metric, kind, layers, positions, value_positions, mpos, max_batch)
+        if result is not None:
+            return result
+        if packed:
+            raise ValueError("packed=True needs eager or sdpa attention and full or sliding-window attention layers; "
+                             "use packed=None or False")
     device, B, n_cells = b.input_ids.device, len(b), positions.shape[0]
     values = values.to(device)
     rows = torch.arange(B, device=device)
@@ -111,6 +130,101 @@ def hook_sweep(
                               [(hooks.name(kind, layer), patch)], mpos.repeat(k))
                 result[li, start: start + k] = metric_of(model.original_model, hidden.view(k, B, -1), metric)
     return result
+
+
+def _packed_hook_sweep(model: TransformerBridge, b: PromptBatch, values: Tensor, metric: Metric, kind: str,
+                       layers: list[int], positions: Tensor, value_positions: Tensor, mpos: Tensor,
+                       max_batch: int) -> Tensor | None:
+    """:func:`hook_sweep` through :class:`~interp.patching.core.PackedCells`; ``None`` when the
+    model cannot be packed."""
+    n = int(model.cfg.n_layers)
+    with torch.inference_mode(), unwrapped(model) as hf:
+        body, blocks = decoder_layers(hf, n)
+        windows = packable(hf, n)
+        if windows is None:
+            return None
+        sweep = PackedCells(hf, body, blocks, windows, b, positions, mpos, max_batch, int(model.cfg.n_heads))
+    device = b.input_ids.device
+    values = values.to(device, sweep.clean.dtype)
+    rows = torch.arange(len(b), device=device).unsqueeze(0)
+    result = torch.empty(len(layers), positions.shape[0], device=device)
+    for li, layer in enumerate(layers):
+        written = values[layer, rows, value_positions]  # [cells, B, d]: what each cell writes at its position
+        if kind == "resid_pre":
+            entering, patch = layer, written
+        elif kind == "resid_post" and layer < n - 1:
+            entering, patch = layer + 1, written
+        elif layer == n - 1:  # the last layer: run it (and the final norm) on copies, no packed layer follows
+            result[li] = _last_layer(model, b, sweep.clean[layer], kind, layer, written, positions, mpos, metric,
+                                     max_batch)
+            continue
+        else:
+            entering, patch = layer + 1, _layer_alone(model, b, sweep.clean[layer], kind, layer, written, positions,
+                                                      max_batch)
+        with torch.inference_mode(), unwrapped(model):
+            result[li] = sweep.metric(entering, patch, metric)
+    return result
+
+
+def _from_layer(model: TransformerBridge, b: PromptBatch, resid: Tensor, kind: str, layer: int, written: Tensor,
+                positions: Tensor, max_batch: int, grab_hook: str, at) -> Tensor:
+    """Copies of the prompts, one per cell, run from ``layer`` (its input set to ``resid``, the
+    layers below skipped), with cell ``c`` writing ``written[c]`` at ``positions[c]`` through the
+    bridge's ``kind`` hook; ``at(activation, k, start)`` reads the activation of ``grab_hook``
+    (then the run stops). Returns the reads, concatenated over cells."""
+    device, B = b.input_ids.device, len(b)
+    module_list = _layer_list(decoder_layers(model.original_model, int(model.cfg.n_layers))[0], int(model.cfg.n_layers))
+    per_pass = max(1, max_batch // B)
+    out = []
+    with torch.inference_mode(), _skip_below(module_list, layer):
+        for start in range(0, positions.shape[0], per_pass):
+            k = min(per_pass, positions.shape[0] - start)
+            copies = torch.arange(k * B, device=device)
+            dst = positions[start: start + k].reshape(-1)
+            src = written[start: start + k].reshape(k * B, -1)
+            start_resid = resid.repeat(k, 1, 1)
+
+            def patch(act: Tensor, hook, dst=dst, src=src, copies=copies) -> Tensor:
+                act = act.clone()
+                act[copies, dst] = src.to(act.dtype)
+                return act
+
+            def grab(act: Tensor, hook, k=k, start=start) -> None:
+                out.append(at(act, k, start))
+                raise _Stop
+
+            enter = module_list[layer].register_forward_pre_hook(
+                lambda mod, args, kwargs, r=start_resid: _swap_input(args, kwargs, r), with_kwargs=True)
+            try:
+                model.run_with_hooks(b.input_ids.repeat(k, 1), attention_mask=b.attention_mask.repeat(k, 1),
+                                     fwd_hooks=[(hooks.name(kind, layer), patch), (grab_hook, grab)])
+            except _Stop:
+                pass
+            finally:
+                enter.remove()
+    return torch.cat(out)
+
+
+def _layer_alone(model, b, resid, kind, layer, written, positions, max_batch) -> Tensor:
+    """``resid_post`` of ``layer`` at each cell's position ``[cells, B, d]`` with the cell's patch."""
+    B = len(b)
+
+    def at(act: Tensor, k: int, start: int) -> Tensor:
+        pos = positions[start: start + k].reshape(-1)
+        return act[torch.arange(k * B, device=act.device), pos].view(k, B, -1)
+
+    return _from_layer(model, b, resid, kind, layer, written, positions, max_batch, hooks.resid_post(layer), at)
+
+
+def _last_layer(model, b, resid, kind, layer, written, positions, mpos, metric, max_batch) -> Tensor:
+    """``metric`` per cell for patches in the last layer (run on copies, unembedded at ``mpos``)."""
+    B = len(b)
+
+    def at(act: Tensor, k: int, start: int) -> Tensor:
+        hidden = act[torch.arange(k * B, device=act.device), mpos.repeat(k)].view(k, B, -1)
+        return metric_of(model.original_model, hidden, metric)
+
+    return _from_layer(model, b, resid, kind, layer, written, positions, max_batch, hooks.FINAL_NORM, at)
 
 
 def head_sweep(

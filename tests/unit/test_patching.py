@@ -26,7 +26,15 @@ from interp.prompts import PromptBatch
 
 @pytest.fixture(scope="module")
 def model(tiny_gemma_dir):
-    return load_model(str(tiny_gemma_dir), device="cpu")
+    """The tiny Gemma-3 with random norm weights: Gemma initialises them to zero (scale 1), which
+    would hide a sweep reading a norm's input or its unscaled output instead of its output."""
+    model = load_model(str(tiny_gemma_dir), device="cpu")
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, param in model.original_model.named_parameters():
+            if "norm" in name:
+                param.copy_(torch.randn(param.shape, generator=g) * 0.5)
+    return model
 
 
 def _batches(B=3, T=7, seed=0):
@@ -90,6 +98,24 @@ def test_packed_sweep_equals_replicated_on_left_padded_rows_and_marked_positions
     packed = resid_pre_sweep(model, corrupt, values, metric, packed=True, **kw)
     replicated = resid_pre_sweep(model, corrupt, values, metric, packed=False, **kw)
     assert torch.isfinite(packed).all() and (packed - replicated).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("kind", ["resid_mid", "attn_out", "mlp_out", "resid_post"])
+def test_packed_hook_sweep_equals_replicated_on_left_padded_rows(model, kind):
+    """Patches inside a layer: that layer alone on copies, then the packed sweep from the next one
+    (the last layer on copies to the end) == every cell through the whole model."""
+    clean, corrupt = _batches(B=3, T=12, seed=4)
+    mask = torch.ones_like(clean.input_ids)
+    mask[1, :4] = 0
+    clean = PromptBatch(clean.input_ids, mask, clean.positions, clean.texts)
+    corrupt = PromptBatch(corrupt.input_ids, mask, corrupt.positions, corrupt.texts)
+    positions = torch.tensor([[2, 5, 10], [7, 4, 11], [11, 11, 11]])
+    values, metric = clean_activations(model, clean, kind), logit_diff([10] * 3, [20] * 3)
+    kw = dict(kind=kind, positions=positions, metric_position=torch.tensor([10, 11, 11]), max_batch=6)
+    packed = hook_sweep(model, corrupt, values, metric, packed=True, **kw)
+    replicated = hook_sweep(model, corrupt, values, metric, packed=False, **kw)
+    assert packed.shape == (model.cfg.n_layers, 3)
+    assert (packed - replicated).abs().max().item() <= 1e-4 and (packed - packed[:, :1]).abs().max() > 1e-4
 
 
 def test_packed_is_required_only_when_asked(model, monkeypatch):
