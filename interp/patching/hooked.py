@@ -22,7 +22,9 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from interp import hooks
 from interp.cache.fastpath import decoder_layers, unwrapped
-from interp.patching.core import Metric, PackedCells, _layer_list, _skip_below, _swap_input, cell_setup, metric_of
+from interp.patching.core import (
+    Metric, PackedCells, _layer_list, _skip_below, _swap_input, cell_setup, clean_resid_pre, metric_of,
+)
 from interp.patching.packed import packable
 from interp.prompts import PromptBatch
 
@@ -166,43 +168,61 @@ def _packed_hook_sweep(model: TransformerBridge, b: PromptBatch, values: Tensor,
     return result
 
 
-def _from_layer(model: TransformerBridge, b: PromptBatch, resid: Tensor, kind: str, layer: int, written: Tensor,
-                positions: Tensor, max_batch: int, grab_hook: str, at) -> Tensor:
+def _from_layer(model: TransformerBridge, b: PromptBatch, resid: Tensor, layer: int, n_cells: int, patch_for,
+                max_batch: int, grab_hook: str, at) -> Tensor:
     """Copies of the prompts, one per cell, run from ``layer`` (its input set to ``resid``, the
-    layers below skipped), with cell ``c`` writing ``written[c]`` at ``positions[c]`` through the
-    bridge's ``kind`` hook; ``at(activation, k, start)`` reads the activation of ``grab_hook``
-    (then the run stops). Returns the reads, concatenated over cells."""
-    device, B = b.input_ids.device, len(b)
-    module_list = _layer_list(decoder_layers(model.original_model, int(model.cfg.n_layers))[0], int(model.cfg.n_layers))
-    per_pass = max(1, max_batch // B)
+    layers below skipped) through the bridge's hooks: ``patch_for(start, k)`` gives the
+    ``(hook name, function)`` that patches copies ``0..k-1`` as cells ``start..start+k-1``;
+    ``at(activation, k, start)`` reads the activation of ``grab_hook`` (then the run stops).
+    Returns the reads, concatenated over cells."""
+    n = int(model.cfg.n_layers)
+    module_list = _layer_list(decoder_layers(model.original_model, n)[0], n)
+    per_pass = max(1, max_batch // len(b))
     out = []
     with torch.inference_mode(), _skip_below(module_list, layer):
-        for start in range(0, positions.shape[0], per_pass):
-            k = min(per_pass, positions.shape[0] - start)
-            copies = torch.arange(k * B, device=device)
-            dst = positions[start: start + k].reshape(-1)
-            src = written[start: start + k].reshape(k * B, -1)
-            start_resid = resid.repeat(k, 1, 1)
-
-            def patch(act: Tensor, hook, dst=dst, src=src, copies=copies) -> Tensor:
-                act = act.clone()
-                act[copies, dst] = src.to(act.dtype)
-                return act
+        for start in range(0, n_cells, per_pass):
+            k = min(per_pass, n_cells - start)
 
             def grab(act: Tensor, hook, k=k, start=start) -> None:
                 out.append(at(act, k, start))
                 raise _Stop
 
             enter = module_list[layer].register_forward_pre_hook(
-                lambda mod, args, kwargs, r=start_resid: _swap_input(args, kwargs, r), with_kwargs=True)
+                lambda mod, args, kwargs, r=resid.repeat(k, 1, 1): _swap_input(args, kwargs, r), with_kwargs=True)
             try:
                 model.run_with_hooks(b.input_ids.repeat(k, 1), attention_mask=b.attention_mask.repeat(k, 1),
-                                     fwd_hooks=[(hooks.name(kind, layer), patch), (grab_hook, grab)])
+                                     fwd_hooks=[patch_for(start, k), (grab_hook, grab)])
             except _Stop:
                 pass
             finally:
                 enter.remove()
     return torch.cat(out)
+
+
+def _cell_patch(kind: str, layer: int, written: Tensor, positions: Tensor, B: int):
+    """``patch_for`` of :func:`_from_layer`: cell ``c`` writes ``written[c]`` at ``positions[c]``."""
+    def patch_for(start: int, k: int):
+        copies = torch.arange(k * B, device=positions.device)
+        dst = positions[start: start + k].reshape(-1)
+        src = written[start: start + k].reshape(k * B, -1)
+
+        def patch(act: Tensor, hook) -> Tensor:
+            act = act.clone()
+            act[copies, dst] = src.to(act.dtype)
+            return act
+
+        return hooks.name(kind, layer), patch
+
+    return patch_for
+
+
+def _metric_at(model: TransformerBridge, mpos: Tensor, metric: Metric, B: int):
+    """``at`` of :func:`_from_layer` for the final norm: ``metric`` of each copy group at ``mpos``."""
+    def at(act: Tensor, k: int, start: int) -> Tensor:
+        hidden = act[torch.arange(k * B, device=act.device), mpos.repeat(k)].view(k, B, -1)
+        return metric_of(model.original_model, hidden, metric)
+
+    return at
 
 
 def _layer_alone(model, b, resid, kind, layer, written, positions, max_batch) -> Tensor:
@@ -213,18 +233,15 @@ def _layer_alone(model, b, resid, kind, layer, written, positions, max_batch) ->
         pos = positions[start: start + k].reshape(-1)
         return act[torch.arange(k * B, device=act.device), pos].view(k, B, -1)
 
-    return _from_layer(model, b, resid, kind, layer, written, positions, max_batch, hooks.resid_post(layer), at)
+    return _from_layer(model, b, resid, layer, positions.shape[0], _cell_patch(kind, layer, written, positions, B),
+                       max_batch, hooks.resid_post(layer), at)
 
 
 def _last_layer(model, b, resid, kind, layer, written, positions, mpos, metric, max_batch) -> Tensor:
     """``metric`` per cell for patches in the last layer (run on copies, unembedded at ``mpos``)."""
     B = len(b)
-
-    def at(act: Tensor, k: int, start: int) -> Tensor:
-        hidden = act[torch.arange(k * B, device=act.device), mpos.repeat(k)].view(k, B, -1)
-        return metric_of(model.original_model, hidden, metric)
-
-    return _from_layer(model, b, resid, kind, layer, written, positions, max_batch, hooks.FINAL_NORM, at)
+    return _from_layer(model, b, resid, layer, positions.shape[0], _cell_patch(kind, layer, written, positions, B),
+                       max_batch, hooks.FINAL_NORM, _metric_at(model, mpos, metric, B))
 
 
 def head_sweep(
@@ -241,35 +258,36 @@ def head_sweep(
 ) -> Float[Tensor, "swept_layers n_heads"]:
     """Patch each attention head's output (``hook_z``) at ``positions`` (all of them at once; default
     every position) with ``values`` (from :func:`clean_activations` with ``kind="z"``); ``metric``
-    per (layer, head)."""
+    per (layer, head). One prompt copy per head, through the bridge's hook points, each layer's
+    copies starting at that layer from the clean ``resid_pre`` (the layers below are skipped)."""
     n_heads = int(model.cfg.n_heads)
     layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
     device, B, n_pos = b.input_ids.device, len(b), positions.shape[0]
     values = values.to(device)
     rows = torch.arange(B, device=device)
-    per_pass = max(1, max_batch // B)
+    clean = clean_resid_pre(model, b)  # each layer's runs start there: the layers below are skipped
     result = torch.empty(len(layers), n_heads, device=device)
-    with torch.inference_mode():
-        for li, layer in enumerate(layers):
-            for start in range(0, n_heads, per_pass):
-                k = min(per_pass, n_heads - start)
-                # Copy j patches head start + j of every row at every given position: flat indices
-                # over (copy, position, row).
-                copy = torch.arange(k, device=device).view(k, 1, 1).expand(k, n_pos, B)
-                heads = (start + copy).reshape(-1)
-                dst_rows = (copy * B + rows.view(1, 1, B)).reshape(-1)
-                src_rows = rows.view(1, 1, B).expand(k, n_pos, B).reshape(-1)
-                dst_pos = positions.unsqueeze(0).expand(k, n_pos, B).reshape(-1)
-                src_pos = value_positions.unsqueeze(0).expand(k, n_pos, B).reshape(-1)
+    for li, layer in enumerate(layers):
 
-                def patch(act: Tensor, hook, layer=layer, idx=(dst_rows, dst_pos, heads, src_rows, src_pos)) -> Tensor:
-                    d_rows, d_pos, hs, s_rows, s_pos = idx
-                    act = act.clone()  # [k*B, T, n_heads, d_head]
-                    act[d_rows, d_pos, hs] = values[layer, s_rows, s_pos, hs].to(act.dtype)
-                    return act
+        def patch_for(start: int, k: int, layer=layer):
+            # Copy j patches head start + j of every row at every given position: flat indices
+            # over (copy, position, row).
+            copy = torch.arange(k, device=device).view(k, 1, 1).expand(k, n_pos, B)
+            heads = (start + copy).reshape(-1)
+            dst_rows = (copy * B + rows.view(1, 1, B)).reshape(-1)
+            src_rows = rows.view(1, 1, B).expand(k, n_pos, B).reshape(-1)
+            dst_pos = positions.unsqueeze(0).expand(k, n_pos, B).reshape(-1)
+            src_pos = value_positions.unsqueeze(0).expand(k, n_pos, B).reshape(-1)
+            src = values[layer, src_rows, src_pos, heads]
 
-                hidden = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
-                              [(hooks.head_z(layer), patch)], mpos.repeat(k))
-                result[li, start: start + k] = metric_of(model.original_model, hidden.view(k, B, -1), metric)
+            def patch(act: Tensor, hook) -> Tensor:
+                act = act.clone()  # [k*B, T, n_heads, d_head]
+                act[dst_rows, dst_pos, heads] = src.to(act.dtype)
+                return act
+
+            return hooks.head_z(layer), patch
+
+        result[li] = _from_layer(model, b, clean[layer], layer, n_heads, patch_for, max_batch, hooks.FINAL_NORM,
+                                 _metric_at(model, mpos, metric, B))
     return result
