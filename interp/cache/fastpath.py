@@ -17,7 +17,7 @@ from torch import nn
 from transformer_lens.model_bridge import TransformerBridge
 from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 
-__all__ = ["unwrapped", "decoder_layers", "FAST_HOOKS"]
+__all__ = ["unwrapped", "decoder_layers", "FAST_HOOKS", "layer_input", "with_layer_input"]
 
 #: Hook kinds the fast path captures (the decoder layer's input and output).
 FAST_HOOKS = frozenset({"resid_pre", "resid_post"})
@@ -66,6 +66,14 @@ def layer_input(args: tuple, kwargs: dict[str, Any]) -> torch.Tensor:
     if args and isinstance(args[0], torch.Tensor):
         return args[0]
     return kwargs["hidden_states"]
+
+
+def with_layer_input(args: tuple, kwargs: dict[str, Any], hidden: torch.Tensor) -> tuple[tuple, dict[str, Any]]:
+    """``(args, kwargs)`` of a decoder layer call with its input residual stream replaced by
+    ``hidden`` (what a forward pre-hook with ``with_kwargs=True`` returns)."""
+    if args and isinstance(args[0], torch.Tensor):
+        return (hidden,) + tuple(args[1:]), kwargs
+    return args, {**kwargs, "hidden_states": hidden}
 
 
 def layer_output(output: Any) -> torch.Tensor:

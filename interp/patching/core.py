@@ -29,10 +29,9 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.cache.fastpath import decoder_layers, layer_input, layer_output, unwrapped
+from interp.cache.fastpath import decoder_layers, layer_input, layer_output, unwrapped, with_layer_input
 from interp.patching import packed as packed_mod
 from interp.patching.metrics import TokenMetric
-from interp.patching.packed import packable
 from interp.prompts import PromptBatch
 
 __all__ = ["Metric", "metric_of", "resid_pre_sweep", "clean_resid_pre", "clean_resid_post", "final_logits", "logits_at"]
@@ -187,23 +186,26 @@ def resid_pre_sweep(
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
     with torch.inference_mode(), unwrapped(model) as hf:
         body, blocks = decoder_layers(hf, n_layers)
-        windows = packable(hf, n_layers) if packed is not False else None
-        if packed and windows is None:
-            raise ValueError("packed=True needs eager or sdpa attention and full or sliding-window attention layers; "
-                             f"this model has {getattr(hf.config, '_attn_implementation', '?')!r} attention "
-                             f"and layer types {getattr(hf.config, 'layer_types', None)}; use packed=None or False")
-        run = _packed_sweep if windows is not None else _replicated_sweep
-        return run(hf, body, blocks, windows, b, values, metric, layers, positions, value_positions, mpos, max_batch,
-                   int(model.cfg.n_heads))
+        windows = packed_mod.windows_for(hf, n_layers, packed)
+        if windows is None:
+            return _replicated_sweep(hf, body, blocks, b, values, metric, layers, positions, value_positions, mpos,
+                                     max_batch)
+        sweep = PackedCells(hf, body, blocks, windows, b, positions, mpos, max_batch, int(model.cfg.n_heads))
+        values = values.to(b.input_ids.device, sweep.clean.dtype)
+        rows = torch.arange(len(b), device=b.input_ids.device).unsqueeze(0)
+        result = torch.empty(len(layers), positions.shape[0], device=b.input_ids.device)
+        for li, layer in enumerate(layers):
+            result[li] = sweep.metric(layer, values[layer, rows, value_positions], metric)
+        return result
 
 
-def _replicated_sweep(hf, body, blocks, windows, b, values, metric, layers, positions, value_positions, mpos,
-                      max_batch, n_heads) -> Tensor:
+def _replicated_sweep(hf, body, blocks, b, values, metric, layers, positions, value_positions, mpos,
+                      max_batch) -> Tensor:
     """Each cell a copy of the whole prompts along the batch, starting at the patched layer."""
     device, B, n_cells = b.input_ids.device, len(b), positions.shape[0]
     module_list = _layer_list(body, len(blocks))
     pid = _position_ids(b.attention_mask)
-    clean = packed_mod.clean_state(body, blocks, b.input_ids, b.attention_mask, pid)[0]
+    clean = packed_mod.clean_state(body, blocks, b.input_ids, b.attention_mask, pid, keys_values=False)[0]
     values = values.to(device, clean.dtype)
     rows = torch.arange(B, device=device)
     per_pass = max(1, max_batch // B)
@@ -216,7 +218,7 @@ def _replicated_sweep(hf, body, blocks, windows, b, values, metric, layers, posi
                 resid[torch.arange(k * B, device=device), positions[start: start + k].reshape(-1)] = (
                     values[layer, rows.repeat(k), value_positions[start: start + k].reshape(-1)])
                 hook = module_list[layer].register_forward_pre_hook(
-                    lambda mod, args, kwargs, resid=resid: _swap_input(args, kwargs, resid), with_kwargs=True)
+                    lambda mod, args, kwargs, resid=resid: with_layer_input(args, kwargs, resid), with_kwargs=True)
                 try:
                     ids, mask = b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1)
                     hidden = body(input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask),
@@ -225,19 +227,6 @@ def _replicated_sweep(hf, body, blocks, windows, b, values, metric, layers, posi
                     hook.remove()
                 at = hidden[torch.arange(k * B, device=device), mpos.repeat(k)]
                 result[li, start: start + k] = metric_of(hf, at.view(k, B, -1), metric)
-    return result
-
-
-def _packed_sweep(hf, body, blocks, windows, b, values, metric, layers, positions, value_positions, mpos,
-                  max_batch, n_heads) -> Tensor:
-    """Each cell only its positions from the first patched one to the last metric position, the
-    cells of a layer packed along the sequence (see :mod:`interp.patching.packed`)."""
-    sweep = PackedCells(hf, body, blocks, windows, b, positions, mpos, max_batch, n_heads)
-    values = values.to(b.input_ids.device, sweep.clean.dtype)
-    rows = torch.arange(len(b), device=b.input_ids.device).unsqueeze(0)
-    result = torch.empty(len(layers), positions.shape[0], device=b.input_ids.device)
-    for li, layer in enumerate(layers):
-        result[li] = sweep.metric(layer, values[layer, rows, value_positions], metric)
     return result
 
 
@@ -305,11 +294,3 @@ def _layer_list(body: nn.Module, n_layers: int) -> nn.ModuleList:
         if isinstance(ml, nn.ModuleList) and len(ml) == n_layers:
             return ml
     raise NotImplementedError(f"no decoder-layer list on {type(body).__name__}")
-
-
-def _swap_input(args: tuple, kwargs: dict, resid: Tensor):
-    if args and isinstance(args[0], Tensor):
-        return (resid,) + tuple(args[1:]), kwargs
-    kwargs = dict(kwargs)
-    kwargs["hidden_states"] = resid
-    return args, kwargs

@@ -15,7 +15,7 @@ from jaxtyping import Float
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.cache.fastpath import decoder_layers, layer_input, unwrapped
+from interp.cache.fastpath import decoder_layers, layer_input, unwrapped, with_layer_input
 from interp.patching.core import clean_resid_pre, logits_at
 from interp.prompts import PromptBatch
 
@@ -76,10 +76,7 @@ def ablated(
                 keep = _after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
                 state["keep"] = keep  # reused by the norms inside this layer and the final norm
             keep = state["keep"]
-            x = x - ((x @ rr) * keep).unsqueeze(-1) * rr
-            if args and isinstance(args[0], Tensor):
-                return (x,) + tuple(args[1:]), kwargs
-            return args, {**kwargs, "hidden_states": x}
+            return with_layer_input(args, kwargs, x - ((x @ rr) * keep).unsqueeze(-1) * rr)
 
         handles = [layer.register_forward_pre_hook(project, with_kwargs=True) for layer in layers]
         for layer in layers:  # the residual between attention and MLP (resid_mid) is what this norm reads
@@ -104,10 +101,7 @@ def added(model: TransformerBridge, direction: Float[Tensor, " d_model"], layer:
 
         def add(mod, args, kwargs):
             x = layer_input(args, kwargs)
-            x = x + scale * _after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype)
-            if args and isinstance(args[0], Tensor):
-                return (x,) + tuple(args[1:]), kwargs
-            return args, {**kwargs, "hidden_states": x}
+            return with_layer_input(args, kwargs, x + scale * _after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype))
 
         handle = layers[layer].register_forward_pre_hook(add, with_kwargs=True)
         try:

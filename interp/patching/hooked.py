@@ -21,11 +21,11 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp import hooks
-from interp.cache.fastpath import decoder_layers, unwrapped
+from interp.cache.fastpath import decoder_layers, unwrapped, with_layer_input
 from interp.patching.core import (
-    Metric, PackedCells, _layer_list, _skip_below, _swap_input, cell_setup, clean_resid_pre, metric_of,
+    Metric, PackedCells, _layer_list, _skip_below, cell_setup, clean_resid_pre, metric_of,
 )
-from interp.patching.packed import packable
+from interp.patching.packed import windows_for
 from interp.prompts import PromptBatch
 
 __all__ = ["clean_activations", "hook_sweep", "head_sweep", "SWEEP_KINDS"]
@@ -104,13 +104,10 @@ def hook_sweep(
     _check_kind(kind)
     layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
-    if packed is not False:
-        result = _packed_hook_sweep(model, b, values, metric, kind, layers, positions, value_positions, mpos, max_batch)
-        if result is not None:
-            return result
-        if packed:
-            raise ValueError("packed=True needs eager or sdpa attention and full or sliding-window attention layers; "
-                             "use packed=None or False")
+    result = _packed_hook_sweep(model, b, values, metric, kind, layers, positions, value_positions, mpos, max_batch,
+                                packed)
+    if result is not None:
+        return result
     device, B, n_cells = b.input_ids.device, len(b), positions.shape[0]
     values = values.to(device)
     rows = torch.arange(B, device=device)
@@ -136,13 +133,13 @@ def hook_sweep(
 
 def _packed_hook_sweep(model: TransformerBridge, b: PromptBatch, values: Tensor, metric: Metric, kind: str,
                        layers: list[int], positions: Tensor, value_positions: Tensor, mpos: Tensor,
-                       max_batch: int) -> Tensor | None:
-    """:func:`hook_sweep` through :class:`~interp.patching.core.PackedCells`; ``None`` when the
-    model cannot be packed."""
+                       max_batch: int, packed: bool | None) -> Tensor | None:
+    """:func:`hook_sweep` through :class:`~interp.patching.core.PackedCells`; ``None`` for
+    ``packed=False`` or a model that cannot be packed."""
     n = int(model.cfg.n_layers)
     with torch.inference_mode(), unwrapped(model) as hf:
         body, blocks = decoder_layers(hf, n)
-        windows = packable(hf, n)
+        windows = windows_for(hf, n, packed)
         if windows is None:
             return None
         sweep = PackedCells(hf, body, blocks, windows, b, positions, mpos, max_batch, int(model.cfg.n_heads))
@@ -188,7 +185,7 @@ def _from_layer(model: TransformerBridge, b: PromptBatch, resid: Tensor, layer: 
                 raise _Stop
 
             enter = module_list[layer].register_forward_pre_hook(
-                lambda mod, args, kwargs, r=resid.repeat(k, 1, 1): _swap_input(args, kwargs, r), with_kwargs=True)
+                lambda mod, args, kwargs, r=resid.repeat(k, 1, 1): with_layer_input(args, kwargs, r), with_kwargs=True)
             try:
                 model.run_with_hooks(b.input_ids.repeat(k, 1), attention_mask=b.attention_mask.repeat(k, 1),
                                      fwd_hooks=[patch_for(start, k), (grab_hook, grab)])

@@ -23,9 +23,9 @@ import torch
 from torch import Tensor, nn
 from transformers import DynamicCache
 
-from interp.cache.fastpath import layer_input
+from interp.cache.fastpath import layer_input, with_layer_input
 
-__all__ = ["packable", "clean_state", "packed_layer"]
+__all__ = ["packable", "windows_for", "clean_state", "packed_layer"]
 
 #: Most attention-score elements (rows x heads x queries x keys) one packed pass may hold.
 ATTENTION_BUDGET = 2 ** 27
@@ -52,24 +52,36 @@ def packable(hf: nn.Module, n_layers: int) -> list[int | None] | None:
     return windows if len(windows) == n_layers else None
 
 
+def windows_for(hf: nn.Module, n_layers: int, packed: bool | None) -> list[int | None] | None:
+    """:func:`packable` as a sweep's ``packed`` argument asks: ``None`` for ``packed=False`` or a
+    model that cannot be packed, a ``ValueError`` naming why for ``packed=True`` on such a model."""
+    windows = packable(hf, n_layers) if packed is not False else None
+    if packed and windows is None:
+        raise ValueError("packed=True needs eager or sdpa attention and full or sliding-window attention layers; "
+                         f"this model has {getattr(hf.config, '_attn_implementation', '?')!r} attention "
+                         f"and layer types {getattr(hf.config, 'layer_types', None)}; use packed=None or False")
+    return windows
+
+
 def clean_state(body: nn.Module, layers: list[nn.Module], input_ids: Tensor, attention_mask: Tensor,
-                position_ids: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+                position_ids: Tensor, *, keys_values: bool = True) -> tuple[Tensor, list[Tensor], list[Tensor]]:
     """One clean pass: ``resid_pre`` of every layer ``[layers, batch, pos, d]`` and every layer's
-    keys and values ``[batch, kv_heads, pos, d_head]`` (all positions, sliding layers included)."""
+    keys and values ``[batch, kv_heads, pos, d_head]`` (all positions, sliding layers included;
+    empty lists with ``keys_values=False``)."""
     resid: list[Tensor] = [None] * len(layers)  # type: ignore[list-item]
     handles = [layer.register_forward_pre_hook(
         lambda mod, args, kwargs, i=i: resid.__setitem__(i, layer_input(args, kwargs)), with_kwargs=True)
         for i, layer in enumerate(layers)]
-    cache = DynamicCache()  # no config: every layer keeps all positions
+    cache = DynamicCache() if keys_values else None  # no config: every layer keeps all positions
     try:
         body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-             past_key_values=cache, use_cache=True)
+             past_key_values=cache, use_cache=keys_values)
     finally:
         for h in handles:
             h.remove()
-    keys = [cache.layers[i].keys for i in range(len(layers))]
-    values = [cache.layers[i].values for i in range(len(layers))]
-    return torch.stack(resid), keys, values
+    if cache is None:
+        return torch.stack(resid), [], []
+    return torch.stack(resid), [layer.keys for layer in cache.layers], [layer.values for layer in cache.layers]
 
 
 def segments(starts: list[int], end: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -124,14 +136,8 @@ def packed_layer(body: nn.Module, layers: list[nn.Module], windows: list[int | N
     cache = DynamicCache(ddp_cache_data=[(None, None)] * layer + list(zip(keys[layer:], values[layer:])))
 
     def enter(module, args, kwargs, i: int):
-        kwargs = dict(kwargs)
-        kwargs["attention_mask"] = masks[windows[i]]
-        if i == layer:
-            if args and isinstance(args[0], Tensor):
-                args = (hidden,) + tuple(args[1:])
-            else:
-                kwargs["hidden_states"] = hidden
-        return args, kwargs
+        kwargs = {**kwargs, "attention_mask": masks[windows[i]]}
+        return with_layer_input(args, kwargs, hidden) if i == layer else (args, kwargs)
 
     handles = [layers[i].register_forward_pre_hook(lambda m, a, k, i=i: enter(m, a, k, i), with_kwargs=True)
                for i in range(layer, len(layers))]

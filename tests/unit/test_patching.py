@@ -119,15 +119,17 @@ def test_packed_hook_sweep_equals_replicated_on_left_padded_rows(model, kind):
 
 
 def test_packed_is_required_only_when_asked(model, monkeypatch):
-    import interp.patching.core as core
+    import interp.patching.packed as packed_mod
 
     clean, corrupt = _batches()
     values, metric = clean_resid_pre(model, clean), logit_diff([10] * 3, [20] * 3)
     expected = resid_pre_sweep(model, corrupt, values, metric, layers=[1])
-    monkeypatch.setattr(core, "packable", lambda hf, n: None)  # e.g. flash attention
+    monkeypatch.setattr(packed_mod, "packable", lambda hf, n: None)  # e.g. flash attention
     assert (resid_pre_sweep(model, corrupt, values, metric, layers=[1]) - expected).abs().max().item() <= 1e-4
     with pytest.raises(ValueError, match="packed=True needs eager or sdpa attention"):
         resid_pre_sweep(model, corrupt, values, metric, layers=[1], packed=True)
+    with pytest.raises(ValueError, match="packed=True needs eager or sdpa attention"):
+        hook_sweep(model, corrupt, clean_activations(model, clean, "attn_out"), metric, kind="attn_out", packed=True)
 
 
 def test_token_metric_reads_only_its_tokens_and_equals_the_full_logits(model):
