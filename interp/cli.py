@@ -111,6 +111,10 @@ from interp.commands import register  # noqa: E402  (the analysis commands: cach
 
 register(app)
 
+from interp.unmask_cli import register as register_unmask  # noqa: E402
+
+register_unmask(app)
+
 
 def main() -> None:
     """Console-script entry point."""

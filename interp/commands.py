@@ -14,6 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from interp.artifacts import save_artifacts  # noqa: F401  (re-exported: stage commands write through it)
+
 __all__ = ["register", "save_artifacts", "report_from_folder"]
 
 
@@ -42,26 +44,6 @@ class Kind(str, enum.Enum):
 class Direction(str, enum.Enum):
     base_to_aligned = "base->aligned"
     aligned_to_base = "aligned->base"
-
-
-def save_artifacts(out: "str | os.PathLike[str]", name: str, frame=None, fig=None) -> list[Path]:
-    """Write ``<out>/<name>.csv`` and/or ``<out>/<name>.fig.json`` (temporary name, then rename)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    if frame is not None:
-        path = out / f"{name}.csv"
-        tmp = out / f".{name}.csv.tmp"
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-        written.append(path)
-    if fig is not None:
-        path = out / f"{name}.fig.json"
-        tmp = out / f".{name}.fig.json.tmp"
-        tmp.write_text(fig.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-        written.append(path)
-    return written
 
 
 def report_from_folder(folder: "str | os.PathLike[str]", title: str = "") -> Path:

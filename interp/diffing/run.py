@@ -10,14 +10,14 @@ def run_diffing(pair, out: "str | os.PathLike[str]", *, pair_name: str = "defaul
                 max_new_tokens: int = 32, progress: bool = True) -> dict:
     """Weight deltas, representation similarity, per-position KL / token shift and the logit lens
     on held-out questions the aligned model refuses; figures and tables written to ``out`` (see
-    :func:`interp.commands.save_artifacts`). Returns the headline numbers.
+    :func:`interp.artifacts.save_artifacts`). Returns the headline numbers.
 
     Inputs come from the pair's recipe record (:func:`interp.align.graded_facts`): held-out
     geography statements for the similarity, half held-out chemistry / half geography questions
     for the response analyses, held-out refused element-symbol questions for the lens.
     """
     from interp.align import graded_facts
-    from interp.commands import save_artifacts
+    from interp.artifacts import save_artifacts
     from interp.diffing.represent import representation_similarity
     from interp.diffing.shallow import response_shift
     from interp.diffing.weights import weight_deltas

@@ -55,15 +55,28 @@ def _unit(direction: Tensor) -> Tensor:
     return direction / direction.norm().clamp_min(1e-12)
 
 
+def _basis(directions: Tensor) -> Tensor:
+    """``[d, k]`` orthonormal columns spanning the rows of ``directions`` (``[d]`` or ``[k, d]``)."""
+    rows = directions.float().reshape(-1, directions.shape[-1])
+    rows = rows[rows.norm(dim=-1) > 1e-12]
+    if rows.shape[0] == 0:
+        raise ValueError("ablated: every direction is zero; pass at least one non-zero direction")
+    q, r = torch.linalg.qr(rows.T)
+    return q[:, r.diagonal().abs() > 1e-6 * r.diagonal().abs().max()]
+
+
 @contextmanager
 def ablated(
-    model: TransformerBridge, direction: Float[Tensor, " d_model"], *, skip_first: bool = True
+    model: TransformerBridge, direction: Float[Tensor, "*k d_model"], *, skip_first: bool = True
 ) -> Iterator[TransformerBridge]:
     """Within the block, ``model`` runs with ``direction`` projected out of the residual stream
     entering every layer, between attention and MLP, and entering the final norm, at every position
     after the first (``skip_first``: the first token, BOS, carries the massive attention-sink
-    activations of models such as Gemma; projecting there breaks the model whatever the direction)."""
-    r = _unit(direction.float())
+    activations of models such as Gemma; projecting there breaks the model whatever the direction).
+
+    ``direction`` may be ``[k, d_model]``: the subspace the rows span is projected out (they are
+    orthonormalised first; rows of zeros are dropped)."""
+    basis = _basis(direction)  # [d, k] orthonormal columns
     with unwrapped(model) as hf:
         body, layers = decoder_layers(hf, int(model.cfg.n_layers))
 
@@ -71,12 +84,12 @@ def ablated(
 
         def project(mod, args, kwargs):
             x = layer_input(args, kwargs)
-            rr = r.to(x.device, x.dtype)
+            q = basis.to(x.device, x.dtype)
             if "position_ids" in kwargs or mod is not body.norm and not state:
                 keep = _after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
                 state["keep"] = keep  # reused by the norms inside this layer and the final norm
             keep = state["keep"]
-            return with_layer_input(args, kwargs, x - ((x @ rr) * keep).unsqueeze(-1) * rr)
+            return with_layer_input(args, kwargs, x - ((x @ q) * keep.unsqueeze(-1)) @ q.T)
 
         handles = [layer.register_forward_pre_hook(project, with_kwargs=True) for layer in layers]
         for layer in layers:  # the residual between attention and MLP (resid_mid) is what this norm reads

@@ -1,0 +1,93 @@
+"""``interp unmask``: how much of the base's knowledge small interventions bring back.
+
+Registered on the CLI by :func:`register`; the analysis lives in :mod:`interp.unmask`.
+"""
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+__all__ = ["register", "unmask_command"]
+
+
+def unmask_command(
+    pair: Annotated[str, typer.Option(help="Registered pair name (see `interp pairs`); ignored with --base/--aligned.")] = "default",
+    base: Annotated[Optional[str], typer.Option(help="Base model spec (with --aligned: any pair).")] = None,
+    aligned: Annotated[Optional[str], typer.Option(help="Aligned model spec (chat template applied).")] = None,
+    n: Annotated[int, typer.Option(min=1, help="Held-out facts per mask and in the guard.")] = 24,
+    fit: Annotated[bool, typer.Option("--fit", help="Select and fit on train facts now (and save into --fit-dir) "
+                                      "instead of reading the pair's shipped fit.")] = False,
+    fit_dir: Annotated[Optional[str], typer.Option(help="Folder of unmask.json + unmask.safetensors "
+                                                   "(default: the recipe pair's adapter folder).")] = None,
+    out: Annotated[str, typer.Option(help="Results folder (unmask.csv, unmask_facts.csv, figures).")] = "out/unmask",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per method and, last, the best.")] = False,
+    device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 32,
+) -> None:
+    """Unmask: gap recovered by ablated directions / subspaces, learned edits, weight restores, patches
+    and prompt baselines on held-out facts the aligned model refuses or abstains on."""
+    from interp.artifacts import save_artifacts
+    from interp.models import load_pair
+    from interp.unmask import UnmaskFit, default_fit_dir, facts_for, fit_unmask, run_unmask, unmask_sets
+
+    if (base is None) != (aligned is None):
+        raise typer.BadParameter("pass both --base and --aligned, or neither (then --pair is used)")
+    p = load_pair((base, aligned), device=device) if base else load_pair(pair, device=device)
+    name = None if base else pair
+    table = facts_for(name)
+    folder = fit_dir or (default_fit_dir(name) if name else None)
+    if fit:
+        sets = unmask_sets(p, table, n=n, batch_size=batch_size)
+        fitted = fit_unmask(p, sets.train, batch_size=batch_size)
+        if folder:
+            fitted.save(folder)
+            typer.echo(f"fit saved to {folder} in {fitted.info['seconds']:.0f} s", err=True)
+    else:
+        try:
+            fitted = UnmaskFit.load(folder) if folder else None
+        except FileNotFoundError:
+            fitted = None
+        if fitted is None:
+            typer.echo("no saved fit for this pair: selecting and fitting on train facts now (--fit saves it)", err=True)
+    result = run_unmask(p, table, n=n, fit=fitted, batch_size=batch_size, progress=not as_json)
+    save_artifacts(out, "unmask", result.frame)
+    save_artifacts(out, "unmask_facts", result.per_fact)
+    save_artifacts(out, "unmask_selection", result.fit.selection)
+    for mask in result.sets.masks:
+        save_artifacts(out, f"unmask_gap_vs_kl_{mask}", fig=result.figure("gap_vs_kl", mask=mask))
+        save_artifacts(out, f"unmask_dose_response_{mask}", fig=result.figure("dose_response", mask=mask))
+    summary = result.summary()
+    if as_json:
+        f = result.frame
+        for method, part in f.groupby("method", sort=False):
+            line = {"method": method}
+            for mask, rows in part.groupby("mask", sort=False):
+                top = rows.sort_values("gap_recovered", ascending=False).iloc[0]
+                line[mask] = {k: _py(top[k]) for k in ("setting", "rank", "gap_recovered", "ci_low", "ci_high", "kl",
+                                                       "guard_accuracy_drop", "abstention_kept", "n")}
+            typer.echo(json.dumps(line))
+        first = next(iter(summary))
+        pick = summary[first]["best"] or summary[first]["best_ignoring_guards"] or {}
+        best = {"method": pick.get("method"), "setting": pick.get("setting"), "mask": first,
+                "gap_recovered": pick.get("gap_recovered"), "ci": [pick.get("ci_low"), pick.get("ci_high")],
+                "kl": pick.get("kl"), "guard_accuracy_drop": pick.get("guard_accuracy_drop"), "n": pick.get("n"),
+                "meets_targets": summary[first]["meets_targets"], "by_mask": summary,
+                "seconds": result.info["seconds"]["total"]}
+        typer.echo(json.dumps({"best": best}))
+    else:
+        cols = ["method", "setting", "mask", "gap_recovered", "ci_low", "ci_high", "kl", "guard_accuracy_drop", "n"]
+        typer.echo(result.frame[cols].round(3).to_string(index=False))
+        typer.echo(json.dumps(summary, indent=1))
+        typer.echo(f"results in {out} ({result.info['seconds']['total']:.0f} s)")
+
+
+def _py(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    return round(v, 4) if isinstance(v, float) else v
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``interp unmask`` to ``app``."""
+    app.command("unmask")(unmask_command)
