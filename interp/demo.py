@@ -10,7 +10,9 @@
    ablated on held-out chemistry questions and added to geography questions;
 5. diffing: knowledge vs popularity (the recipe's grading of the base), weight deltas,
    representation similarity, per-position KL and token shift, the logit lens on refused questions;
-6. figures (HTML) and one self-contained report, and a printed summary.
+6. unmasking: how much of the base's knowledge small interventions bring back on held-out facts
+   the aligned model refuses or abstains on (:mod:`interp.unmask`, with the pair's shipped fit);
+7. figures (HTML) and one self-contained report, and a printed summary.
 """
 
 import json
@@ -35,12 +37,14 @@ class DemoConfig:
     patch_prompts: int = 8
     direction_layers: tuple[int, ...] = (6, 8, 10, 12)
     diff_prompts: int = 24
+    unmask_n: int = 24
 
     def __post_init__(self) -> None:
         if self.quick:
             self.n_boot = min(self.n_boot, 50)
             self.patch_prompts = min(self.patch_prompts, 4)
             self.diff_prompts = min(self.diff_prompts, 8)
+            self.unmask_n = min(self.unmask_n, 8)
             self.direction_layers = tuple(self.direction_layers[1:3]) or self.direction_layers
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
@@ -69,7 +73,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report = Report("interp demo: what did alignment change inside Gemma-3-270M?")
     summary: dict = {}
 
-    _step("1/6 loading the default pair")
+    _step("1/7 loading the default pair")
     pair = load_pair("default", device=cfg.device)
     entry = get_pair_spec("default")
     recipe_file = Path(entry.adapter_dir or "") / "recipe.json"
@@ -85,7 +89,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report.table(behavior)
     print(behavior.to_string(index=False))
 
-    _step("2/6 suppressed-but-present: chemistry true/false probes, every layer, both models")
+    _step("2/7 suppressed-but-present: chemistry true/false probes, every layer, both models")
     refused = {(r, s) for r, s, c, sp in zip(graded.relation, graded.subject, graded.aligned_class, graded.split)
                if c == "refusal" and sp == "test"}
     st = fact_statements(CHEMISTRY_RELATIONS).map(lambda r: {"subject": r["object_shown"]})
@@ -111,7 +115,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                        "statements about held-out elements the aligned model refuses to discuss; bands are 95% bootstrap "
                        "CIs; grey: control task (random labels per element) and a random direction.")
 
-    _step("3/6 cross-model patching: base -> aligned on held-out chemistry questions")
+    _step("3/7 cross-model patching: base -> aligned on held-out chemistry questions")
     held = [(q, a) for q, a, r, s in zip(graded.subject, graded.answer, graded.relation, graded.split)
             if (r, q) in refused and r == "element_symbol"][: cfg.patch_prompts]
     table = facts(["element_symbol"]).to_pandas().set_index("subject")
@@ -130,7 +134,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                         f"{patch.clean:.2f}. Positions are matched by marked position (the element's last token, the last "
                         "prompt token), since the two sides see different prompt formats.")
 
-    _step("4/6 the refusal direction: select by ablation, then ablate and add")
+    _step("4/7 the refusal direction: select by ablation, then ablate and add")
     gt = facts(n_cities=600).to_pandas()
     gt["category"] = gt.id.map(dict(zip(graded.id, graded.category)))
     gt["base_greedy"] = gt.id.map(dict(zip(graded.id, graded.base_greedy)))
@@ -158,7 +162,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report.table(ref.summary)
     print(ref.summary.to_string(index=False))
 
-    _step("5/6 diffing: knowledge vs popularity, weights, representations, responses, logit lens")
+    _step("5/7 diffing: knowledge vs popularity, weights, representations, responses, logit lens")
     from interp.diffing import knowledge_by_popularity, run_diffing
     from interp.plots import popularity_curves
 
@@ -193,7 +197,18 @@ def run_demo(cfg: DemoConfig) -> dict:
     ):
         report.figure(pio.read_json(out / "diffing" / f"{name}.fig.json"), caption)
 
-    _step("6/6 writing the report")
+    _step("6/7 unmasking: how much of the base's knowledge small interventions bring back")
+    from interp.unmask import default_fit_dir, facts_for, run_unmask
+    from interp.unmask.report import add_unmask_section
+
+    um = run_unmask(pair, facts_for("default"), n=cfg.unmask_n, fit=default_fit_dir("default"), progress=False)
+    um.frame.to_csv(out / "unmask.csv", index=False)
+    um.per_fact.to_csv(out / "unmask_facts.csv", index=False)
+    summary["unmask"] = um.summary()
+    add_unmask_section(report, um, out)
+    print(um.frame[["method", "setting", "mask", "gap_recovered", "kl", "guard_accuracy_drop", "n"]].round(3).to_string(index=False))
+
+    _step("7/7 writing the report")
     summary["seconds"] = round(time.time() - start, 1)
     report.config({**asdict(cfg), "pair": pair.name})
     path = report.write(out / "report.html")

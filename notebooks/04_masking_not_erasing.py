@@ -67,3 +67,24 @@ norm = float(directions[layer].norm())
 steer = steering_sweep(pair.aligned, geo.text.tolist(), directions[layer], layer, [0.5 * norm, norm, 2 * norm],
                        answers=[list(a) for a in geo.aliases], max_new_tokens=8, progress=False)
 steer.figure(f"Adding the refusal direction at layer {layer}")
+
+# %% [markdown]
+# ## Unmasking: how much of the base's knowledge does a small intervention bring back?
+#
+# The behavioural test of the claim. On held-out facts the base answers and the aligned model
+# refuses (chemistry) or abstains on, each intervention is scored by the share of the gap it closes,
+# next to its guards (next-token KL, accuracy on facts the aligned model already answers). The
+# directions, subspaces and learned edits were selected and fitted on train facts only; the default
+# pair ships that fit (`interp unmask --fit` makes it again).
+
+# %%
+from interp.unmask import default_fit_dir, facts_for, run_unmask
+
+unmasked = run_unmask(pair, facts_for("default"), n=6, fit=default_fit_dir("default"), n_boot=200, progress=False)
+unmasked.summary()
+
+# %%
+unmasked.figure("gap_vs_kl", mask="refused")
+
+# %%
+unmasked.figure("dose_response", mask="refused")

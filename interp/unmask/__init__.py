@@ -18,16 +18,15 @@ Example:
 """
 
 from interp.unmask.fit import UnmaskFit, fit_unmask, principal_directions, train_sets
-from interp.unmask.interventions import (
-    Ablation, ActivationPatch, FewShot, Intervention, LowRankEdit, NoIntervention, Prefill, Steering, WeightRestore,
-    describe,
-)
+from interp.unmask.baselines import FewShot, Prefill, few_shot_exemplars, few_shot_formatter
+from interp.unmask.interventions import Ablation, Intervention, LowRankEdit, NoIntervention, Steering, describe
+from interp.unmask.localise import ActivationPatch, WeightRestore, patch_screen, weight_screen
 from interp.unmask.learn import answer_nll, fit_edit
 from interp.unmask.measure import MASKS, UnmaskSets, evaluate, gap_ci, unmask_sets
-from interp.unmask.run import TARGETS, UnmaskResult, few_shot_exemplars, run_unmask, weight_screen
+from interp.unmask.run import TARGETS, UnmaskResult, run_unmask
 from interp.unmask.tables import default_fit_dir, facts_for
 
 __all__ = ["Ablation", "ActivationPatch", "FewShot", "Intervention", "LowRankEdit", "MASKS", "NoIntervention", "Prefill",
            "Steering", "TARGETS", "UnmaskFit", "UnmaskResult", "UnmaskSets", "WeightRestore", "answer_nll", "default_fit_dir",
-           "describe", "evaluate", "facts_for", "few_shot_exemplars", "fit_edit", "fit_unmask", "gap_ci", "principal_directions",
-           "run_unmask", "train_sets", "unmask_sets", "weight_screen"]
+           "describe", "evaluate", "facts_for", "few_shot_exemplars", "few_shot_formatter", "fit_edit", "fit_unmask", "gap_ci", "principal_directions",
+           "patch_screen", "run_unmask", "train_sets", "unmask_sets", "weight_screen"]

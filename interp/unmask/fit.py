@@ -159,10 +159,11 @@ def fit_unmask(
     train: pd.DataFrame,
     *,
     layers: Sequence[int] = (4, 6, 8, 10),
-    edit_layers: Sequence[int] = (4, 6, 8),
+    edit_layers: Sequence[int] = (6, 10),
     rank: int = 4,
     k_max: int = 8,
     steps: int = 40,
+    kl_weight: float = 3.0,
     kl_max: float = 0.2,
     n_val: int = 16,
     max_new_tokens: int = 8,
@@ -222,7 +223,7 @@ def fit_unmask(
             best = None
             for layer in edit_layers:
                 iv, hist = fit_edit(pair.aligned, fit_prompts, fit_answers, _chat(pair, kl_facts.text), layer=layer, rank=r,
-                                    steps=steps, batch_size=16, seed=seed, progress=progress)
+                                    steps=steps, kl_weight=kl_weight, batch_size=16, seed=seed, progress=progress)
                 with iv.applied(pair.aligned):
                     nll = float(answer_nll(pair.aligned, _chat(pair, hold.text), [f"{a}." for a in hold.answer]).mean())
                     kl = float(kl_last_token(clean, last_logits(pair.aligned, kl_batch)).mean())
@@ -233,6 +234,7 @@ def fit_unmask(
                     best = (score, iv)
             edits[mask][kind] = best[1]
     info = {"seconds": round(time.perf_counter() - t0, 1), "train_sets": {k: len(v) for k, v in sets.items()},
-            "layers": list(layers), "edit_layers": list(edit_layers), "rank": rank, "steps": steps, "kl_max": kl_max,
+            "layers": list(layers), "edit_layers": list(edit_layers), "rank": rank, "steps": steps, "kl_weight": kl_weight,
+            "kl_max": kl_max,
             "seed": seed}
     return UnmaskFit(direction_layer, basis, labels, edits, pd.DataFrame(rows), info)

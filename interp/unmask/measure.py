@@ -108,13 +108,17 @@ def unmask_sets(
     if "base_correct" not in table.columns:
         table["base_correct"] = _base_correct(pair, table, batch_size)
     held = table[table.split == "test"]
+    if n_guard is None:
+        n_guard = n
+    if n is not None:  # the masks need base-correct facts; the unknown set needs only a sample of the others
+        unknown_pool = held[~held.base_correct]
+        held = pd.concat([held[held.base_correct],
+                          unknown_pool.sample(min(len(unknown_pool), 4 * (n_guard or n)), random_state=seed)])
     prompts = side_prompts(pair, "aligned", list(held.text))
     responses = generate(pair.aligned, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
                          progress="unmask: aligned on held-out facts" if progress else False)
     held = held.assign(aligned_response=responses,
                        aligned_class=[classify(r, a) for r, a in zip(responses, held.aliases)])
-    n_guard = n_guard or n
-
     def take(frame: pd.DataFrame, k: int | None) -> pd.DataFrame:
         return frame if k is None or len(frame) <= k else frame.sample(k, random_state=seed)
 
@@ -179,11 +183,14 @@ def evaluate(
             if len(frame):
                 iv.prepare(pair, list(frame.text), list(frame.subject))
         classes = {}
-        with iv.applied(model):
-            for key, frame in groups.items():
-                if not len(frame):
-                    continue
-                outs = generate(model, iv.format(pair, list(frame.text)), max_new_tokens=max_new_tokens, batch_size=batch_size)
+        live = {k: f for k, f in groups.items() if len(f)}
+        with iv.applied(model):  # every set in one generate call (batched by length across sets)
+            everything = generate(model, iv.format(pair, [q for f in live.values() for q in f.text]),
+                                  max_new_tokens=max_new_tokens, batch_size=batch_size)
+            start = 0
+            for key, frame in live.items():
+                outs = everything[start: start + len(frame)]
+                start += len(frame)
                 classes[key] = [classify(o, a) for o, a in zip(outs, frame.aliases)]
                 for (_, r), o, c in zip(frame.iterrows(), outs, classes[key]):
                     facts.append({"method": iv.method, "setting": describe(iv), "set": key, "id": r.id, "question": r.text,

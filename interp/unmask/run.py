@@ -6,7 +6,7 @@
    when it ships one, otherwise fitted here);
 3. localisation screens on the mask facts, by the answer's log-probability (one forward pass per
    candidate, no generation): the base's weights restored per layer x {attention, MLP}, and the
-   cross-model ``resid_pre`` sweep (base -> aligned, layer x marked position);
+   cross-model ``resid_pre`` sweep (the base's few-shot run -> aligned, layer x marked position);
 4. generation under each intervention (:func:`interp.unmask.evaluate`): the direction, the subspace
    for k = 1..8, the learned vector and rank-r edit, weight restores (single best, cumulative top
    layers), patches (best cell, best layer), prefill and few-shot baselines.
@@ -25,15 +25,13 @@ from pathlib import Path
 import pandas as pd
 
 from interp.models import ModelPair
-from interp.patching import answer_vs_token, cross_model_sweep
 from interp.unmask.fit import UnmaskFit, fit_unmask
-from interp.unmask.interventions import (
-    Ablation, ActivationPatch, FewShot, Intervention, NoIntervention, Prefill, WeightRestore, side_prompts,
-)
-from interp.unmask.learn import answer_nll
+from interp.unmask.baselines import FewShot, Prefill, few_shot_exemplars, few_shot_formatter
+from interp.unmask.interventions import Ablation, Intervention, NoIntervention
+from interp.unmask.localise import ActivationPatch, WeightRestore, patch_screen, weight_screen
 from interp.unmask.measure import UnmaskSets, evaluate, unmask_sets
 
-__all__ = ["UnmaskResult", "run_unmask", "weight_screen", "few_shot_exemplars", "TARGETS"]
+__all__ = ["UnmaskResult", "run_unmask", "TARGETS"]
 
 #: The targets a headline intervention must meet (rank <= 4 in activation space).
 TARGETS = {"gap_recovered": 0.80, "kl": 0.2, "guard_accuracy_drop": 0.02, "max_rank": 4}
@@ -108,38 +106,7 @@ def _py(v):
     return round(v, 4) if isinstance(v, float) else v
 
 
-def few_shot_exemplars(table: pd.DataFrame, questions: pd.DataFrame, n_shots: int = 2, seed: int = 0) -> list[list[tuple[str, str]]]:
-    """Per question, ``n_shots`` ``(question, answer)`` exemplars of the same relation from the
-    train facts (a seeded choice, never the question itself)."""
-    train = table[table.split == "train"]
-    out = []
-    for i, (rel, text) in enumerate(zip(questions.relation, questions.text)):
-        pool = train[(train.relation == rel) & (train.text != text)]
-        if len(pool) < n_shots:
-            pool = train[train.text != text]
-        pick = pool.sample(n_shots, random_state=seed + i)
-        out.append(list(zip(pick.text, pick.answer)))
-    return out
-
-
-def weight_screen(pair: ModelPair, frame: pd.DataFrame, kinds: Sequence[str] = ("attn", "mlp"), *,
-                  batch_size: int = 32) -> pd.DataFrame:
-    """Per layer x kind, the mean log-probability per token of the base's answer (``"X."``) after
-    the chat prompt, with the base's weights of that layer and kind restored in the aligned model
-    (``gain``: minus the unrestored model's)."""
-    prompts = side_prompts(pair, "aligned", list(frame.text))
-    answers = [f"{a}." for a in frame.answer]
-    clean = float(-answer_nll(pair.aligned, prompts, answers, batch_size=batch_size).mean())
-    rows = []
-    for layer in range(pair.n_layers):
-        for kind in kinds:
-            with WeightRestore(source=pair.base, layers=(layer,), kind=kind).applied(pair.aligned):
-                lp = float(-answer_nll(pair.aligned, prompts, answers, batch_size=batch_size).mean())
-            rows.append({"layer": layer, "kind": kind, "answer_logprob": lp, "gain": lp - clean})
-    return pd.DataFrame(rows)
-
-
-def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.DataFrame, w_screen: dict,
+def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.DataFrame, w_screen: pd.DataFrame,
                    p_screen: dict, ks: Sequence[int]) -> list[Intervention]:
     ivs: list[Intervention] = [NoIntervention()]
     for mask, basis in fit.basis.items():
@@ -154,7 +121,7 @@ def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.
         for e in edits.values():
             e.label = mask
             ivs.append(e)
-    for mask, screen in w_screen.items():
+    for mask, screen in w_screen.groupby("mask", sort=False):
         by_layer = screen.groupby("layer").gain.sum().sort_values(ascending=False)
         top = screen.sort_values("gain", ascending=False).iloc[0]
         single = WeightRestore(source=pair.base, layers=(int(top.layer),), kind=str(top.kind))
@@ -167,16 +134,24 @@ def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.
         every = WeightRestore(source=pair.base, layers=tuple(range(pair.n_layers)), kind="all")
         every.label, every.dose = f"{mask}: top {pair.n_layers}", pair.n_layers
         ivs.append(every)
-    for mask, res in p_screen.items():
-        f = res.to_frame()
+    base_format = few_shot_formatter(table)
+    for mask, f in p_screen.items():
         cell = f.sort_values("value").iloc[-1]
-        ivs.append(ActivationPatch(pair=pair, layers=(int(cell.layer),), positions=(str(cell.position),)))
-        ivs.append(ActivationPatch(pair=pair, layers=(int(cell.layer),), positions=tuple(res.positions)))
+        for positions in ((str(cell.position),), ("span_last", "last")):
+            iv = ActivationPatch(pair=pair, layers=(int(cell.layer),), positions=positions, base_format=base_format)
+            iv.label = f"{mask}: best cell" if len(positions) == 1 else f"{mask}: best layer"
+            ivs.append(iv)
     ivs.append(Prefill())
     frames = [sets.guard, sets.unknown, *sets.masks.values()]
     every_q = pd.concat([f for f in frames if len(f)])
     ivs.append(FewShot().with_shots(list(every_q.text), few_shot_exemplars(table, every_q)))
-    return ivs
+    seen, unique = set(), []
+    for iv in ivs:  # two masks' screens may pick the same restore or patch: evaluate it once
+        key = (iv.method, iv.setting)
+        if key not in seen:
+            seen.add(key)
+            unique.append(iv)
+    return unique
 
 
 def run_unmask(
@@ -209,11 +184,9 @@ def run_unmask(
     elif not isinstance(fit, UnmaskFit):
         fit = UnmaskFit.load(fit)
     t1 = time.perf_counter()
-    w_screen, p_screen = {}, {}
+    w_screen, p_screen = weight_screen(pair, sets.masks, batch_size=batch_size), {}
     for mask, frame in sets.masks.items():
-        w_screen[mask] = weight_screen(pair, frame, batch_size=batch_size).assign(mask=mask)
-        p_screen[mask] = cross_model_sweep(pair, list(frame.text), answer_vs_token(pair.aligned.tokenizer, list(frame.answer)),
-                                           spans=list(frame.subject), positions=("span_last", "last"))
+        p_screen[mask] = patch_screen(pair, frame, few_shot_formatter(table)).assign(mask=mask)
     t_screen = time.perf_counter() - t1
     ivs = _interventions(pair, fit, sets, table, w_screen, p_screen, ks)
     t2 = time.perf_counter()
@@ -222,5 +195,4 @@ def run_unmask(
     info = {"seconds": {"sets": round(t_sets, 1), "screens": round(t_screen, 1), "generation": round(time.perf_counter() - t2, 1),
                         "total": round(time.perf_counter() - t0, 1)}, "interventions": len(ivs), "n": n,
             "fit": fit.info}
-    patch_frames = pd.concat([r.to_frame().assign(mask=m) for m, r in p_screen.items()])
-    return UnmaskResult(frame, per_fact, sets, fit, pd.concat(list(w_screen.values())), patch_frames, info)
+    return UnmaskResult(frame, per_fact, sets, fit, w_screen, pd.concat(list(p_screen.values())), info)

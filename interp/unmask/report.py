@@ -1,0 +1,72 @@
+"""The unmasking section of an HTML report (:class:`interp.report.Report`)."""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from interp.unmask.run import TARGETS, UnmaskResult
+
+__all__ = ["add_unmask_section", "results_table"]
+
+_COLS = ["method", "setting", "rank", "gap_recovered", "ci_low", "ci_high", "kl", "guard_accuracy", "guard_accuracy_drop",
+         "abstention_kept", "n"]
+
+
+def results_table(result: UnmaskResult, mask: str) -> pd.DataFrame:
+    """One row per intervention on ``mask``, best gap first within each method."""
+    f = result.frame[result.frame["mask"] == mask][_COLS]
+    return f.sort_values(["method", "gap_recovered"], ascending=[True, False], kind="stable")
+
+
+def add_unmask_section(report, result: UnmaskResult, out: "str | os.PathLike[str] | None" = None) -> None:
+    """Headings, a text with the headline per mask, the gap-vs-KL and dose-response figures,
+    the results table, the localisation screens and example answers. With ``out``, the figures
+    are also written there as HTML."""
+    from interp.plots import export
+
+    report.heading("Unmasking: how much of the base's knowledge comes back")
+    sizes = ", ".join(f"{k}: {len(v)}" for k, v in result.sets.masks.items())
+    report.text(
+        "Held-out facts the base answers correctly (plain few-shot prompt) and the aligned model masks (refuses, or "
+        f"says \"I don't know\"), per mask ({sizes}); guard: {len(result.sets.guard)} held-out facts the aligned model "
+        "answers correctly. gap_recovered = (acc_intervened - acc_aligned) / (acc_base - acc_aligned), bootstrap 95% CI. "
+        f"Targets for a headline intervention: activation-space rank <= {TARGETS['max_rank']}, gap >= "
+        f"{TARGETS['gap_recovered']}, next-token KL <= {TARGETS['kl']} nats, guard accuracy within "
+        f"{100 * TARGETS['guard_accuracy_drop']:.0f} points. Everything is selected and fitted on train facts only.")
+    for mask, s in result.summary().items():
+        best, anyway = s["best"], s["best_ignoring_guards"]
+        if best is not None:
+            line = (f"{mask}: best rank <= {TARGETS['max_rank']} intervention within the guards: {best['method']} "
+                    f"({best['setting']}), gap recovered {best['gap_recovered']:.2f} (95% CI {best['ci_low']:.2f}-"
+                    f"{best['ci_high']:.2f}), KL {best['kl']:.3f}, guard drop {best['guard_accuracy_drop']:+.2f}; "
+                    f"targets {'met' if s['meets_targets'] else 'not met'}.")
+        else:
+            line = f"{mask}: no rank <= {TARGETS['max_rank']} intervention stays within the KL and guard targets."
+        if anyway is not None and (best is None or anyway["setting"] != best["setting"]):
+            line += (f" Ignoring the guards: {anyway['method']} ({anyway['setting']}) recovers {anyway['gap_recovered']:.2f} "
+                     f"at KL {anyway['kl']:.3f}, guard drop {anyway['guard_accuracy_drop']:+.2f}.")
+        report.text(line)
+    for mask in result.sets.masks:
+        for kind, caption in (
+            ("gap_vs_kl", f"'{mask}': gap recovered (95% CI) against next-token KL on the guard prompts, every intervention; "
+                          "open markers: prompt baselines (no KL). Shaded: the target region."),
+            ("dose_response", f"'{mask}': gap recovered and guard accuracy as the ablated subspace grows (k) and as base "
+                              "weights are restored for more layers (ranked by the weight screen)."),
+        ):
+            fig = result.figure(kind, mask=mask)
+            if out is not None:
+                export(fig, Path(out) / f"unmask_{kind}_{mask}.html", size="double")
+            report.figure(fig, caption)
+        report.table(results_table(result, mask), f"'{mask}': every intervention (rank: activation-space rank; none for "
+                                                  "localisation and prompt baselines).")
+    screen = result.weight_screen.sort_values("gain", ascending=False).groupby("mask").head(5)
+    report.table(screen, "Weight screen: the base's weights of one layer and block restored in the aligned model; gain in "
+                         "the answer's mean log-probability per token (top 5 per mask).")
+    patch = result.patch_screen.sort_values("value", ascending=False).groupby("mask").head(5)
+    report.table(patch, "Cross-model resid_pre sweep (base -> aligned) on the mask facts: logit(answer) - logit('I'); top 5 "
+                        "cells per mask.")
+    pf = result.per_fact
+    examples = pf[pf.set.str.startswith("mask:")].groupby(["method", "set"]).head(2)
+    report.table(examples[["method", "setting", "set", "question", "answer", "base_answer", "aligned_answer",
+                           "intervened_answer", "class"]].head(60), "Example answers per method (the first two facts per mask).")
