@@ -19,7 +19,7 @@ from interp.cache.fastpath import decoder_layers, layer_input, unwrapped, with_l
 from interp.patching.core import clean_resid_pre, logits_at
 from interp.prompts import PromptBatch
 
-__all__ = ["mean_diff_directions", "ablated", "added", "kl_last_token", "last_logits", "orthogonalize_weights"]
+__all__ = ["mean_diff_directions", "ablated", "added", "after_first", "kl_last_token", "last_logits", "orthogonalize_weights"]
 
 
 def mean_diff_directions(
@@ -86,7 +86,7 @@ def ablated(
             x = layer_input(args, kwargs)
             q = basis.to(x.device, x.dtype)
             if "position_ids" in kwargs or mod is not body.norm and not state:
-                keep = _after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
+                keep = after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
                 state["keep"] = keep  # reused by the norms inside this layer and the final norm
             keep = state["keep"]
             return with_layer_input(args, kwargs, x - ((x @ q) * keep.unsqueeze(-1)) @ q.T)
@@ -114,7 +114,7 @@ def added(model: TransformerBridge, direction: Float[Tensor, " d_model"], layer:
 
         def add(mod, args, kwargs):
             x = layer_input(args, kwargs)
-            return with_layer_input(args, kwargs, x + scale * _after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype))
+            return with_layer_input(args, kwargs, x + scale * after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype))
 
         handle = layers[layer].register_forward_pre_hook(add, with_kwargs=True)
         try:
@@ -123,7 +123,7 @@ def added(model: TransformerBridge, direction: Float[Tensor, " d_model"], layer:
             handle.remove()
 
 
-def _after_first(kwargs: dict, x: Tensor) -> Tensor:
+def after_first(kwargs: dict, x: Tensor) -> Tensor:
     """1.0 at positions after each row's first real token, 0.0 at it (from the position ids)."""
     pos = kwargs.get("position_ids")
     if pos is None:

@@ -15,7 +15,20 @@ __all__ = ["Prefill", "FewShot", "few_shot_exemplars", "few_shot_formatter"]
 
 
 @dataclass
-class Prefill(Intervention):
+class _PromptBaseline(Intervention):
+    """The aligned model unchanged; the prompt it sees changes (no activation-space rank)."""
+
+    @property
+    def rank(self) -> None:
+        return None
+
+    @property
+    def changes_prompt(self) -> bool:
+        return True
+
+
+@dataclass
+class Prefill(_PromptBaseline):
     """The aligned model's response opened with ``prefix`` (after Qi et al. 2024); the
     continuation is judged."""
 
@@ -28,20 +41,12 @@ class Prefill(Intervention):
     def setting(self) -> str:
         return repr(self.prefix)
 
-    @property
-    def rank(self) -> None:
-        return None
-
-    @property
-    def changes_prompt(self) -> bool:
-        return True
-
     def format(self, pair: ModelPair, questions: Sequence[str]) -> list[str]:
         return [p + self.prefix for p in super().format(pair, questions)]
 
 
 @dataclass
-class FewShot(Intervention):
+class FewShot(_PromptBaseline):
     """The aligned model given the base's plain few-shot prompt (``Q: ... A: ...`` exemplars)
     instead of its chat template; register each question's ``(question, answer)`` exemplars with
     :meth:`with_shots`."""
@@ -53,14 +58,6 @@ class FewShot(Intervention):
     @property
     def setting(self) -> str:
         return f"{max((len(s) for s in self._by_question.values()), default=0)} exemplars"
-
-    @property
-    def rank(self) -> None:
-        return None
-
-    @property
-    def changes_prompt(self) -> bool:
-        return True
 
     def with_shots(self, questions: Sequence[str], shots: Sequence[Sequence[tuple[str, str]]]) -> "FewShot":
         """Register the exemplars of more questions."""

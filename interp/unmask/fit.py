@@ -162,7 +162,7 @@ def fit_unmask(
     edit_layers: Sequence[int] = (6, 10),
     rank: int = 4,
     k_max: int = 8,
-    steps: int = 40,
+    steps: int = 30,
     kl_weight: float = 3.0,
     kl_max: float = 0.2,
     n_val: int = 16,

@@ -31,6 +31,7 @@ Example:
 import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
@@ -40,11 +41,12 @@ from transformer_lens.model_bridge import TransformerBridge
 from interp.cache.fastpath import decoder_layers, layer_input, unwrapped, with_layer_input
 from interp.models import ModelPair
 from interp.patching.directions import ablated
+from interp.patching.directions import after_first as _after_first
 from interp.prompts import format_prompt
 
 __all__ = [
     "Intervention", "NoIntervention", "Ablation", "Steering", "LowRankEdit", "side_prompts", "after_first", "check_layer",
-    "describe", "edit_mask", "EDIT_POSITIONS",
+    "describe", "edit_mask", "scoring", "rms_normalised", "EDIT_POSITIONS",
 ]
 
 def check_layer(layer: int, n_layers: int, what: str = "layer") -> int:
@@ -72,18 +74,13 @@ def describe(iv: "Intervention") -> str:
 
 
 def after_first(kwargs: dict, x: Tensor, *, prompt_only: bool = False) -> Tensor:
-    """``[batch, pos]``: 1 at positions after each row's first real token, 0 at it and padding
-    (from the layer call's position ids; without them, every position but the first).
-    ``prompt_only``: 0 everywhere in a decoding step (one new token after a cache), so an edit
-    acts on the prompt and the generated tokens only read the edited prompt."""
+    """``[batch, pos]``: 1 at positions after each row's first real token, 0 at it (see
+    :func:`interp.patching.directions.after_first`). ``prompt_only``: 0 everywhere in a decoding
+    step (one new token after a cache), so an edit acts on the prompt and the generated tokens
+    only read the edited prompt."""
     if prompt_only and x.shape[1] == 1 and kwargs.get("past_key_values", kwargs.get("past_key_value")) is not None:
         return torch.zeros(x.shape[:-1], device=x.device, dtype=x.dtype)
-    pos = kwargs.get("position_ids")
-    if pos is None:
-        ones = torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
-        ones[:, 0] = 0
-        return ones
-    return (pos > 0).to(x.dtype).expand(x.shape[:-1])
+    return _after_first(kwargs, x)
 
 
 @dataclass
@@ -154,11 +151,32 @@ class Ablation(Intervention):
 EDIT_POSITIONS: tuple[str, ...] = ("last", "prompt", "all")
 
 
+_PROMPT_LAST: ContextVar[Tensor | None] = ContextVar("interp_unmask_prompt_last", default=None)
+
+
+@contextmanager
+def scoring(last: Tensor) -> Iterator[None]:
+    """Within the block, layer edits treat ``last`` (``[batch]``: each row's last prompt token) as
+    the end of the prompt: for scoring answers appended to prompts (teacher forcing), where the
+    forward pass holds more than the prompt."""
+    token = _PROMPT_LAST.set(last)
+    try:
+        yield
+    finally:
+        _PROMPT_LAST.reset(token)
+
+
 def edit_mask(kwargs: dict, x: Tensor, positions: str) -> Tensor:
-    """``[batch, pos]`` weights of a layer edit at inference (see :data:`EDIT_POSITIONS`); prompts
-    are left-padded, so the last prompt token is the last column of the prompt pass."""
+    """``[batch, pos]`` weights of a layer edit (see :data:`EDIT_POSITIONS`). Prompts are
+    left-padded, so in a generation's prompt pass the last prompt token is the last column; when
+    answers are appended (:func:`scoring`), it is the given position of each row."""
     if positions == "all":
         return after_first(kwargs, x)
+    last = _PROMPT_LAST.get()
+    if last is not None:
+        cols = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+        at_or_before = cols <= last.to(x.device).unsqueeze(1) if positions == "prompt" else cols == last.to(x.device).unsqueeze(1)
+        return after_first(kwargs, x) * at_or_before.to(x.dtype)
     if positions == "prompt":
         return after_first(kwargs, x, prompt_only=True)
     decoding = x.shape[1] == 1 and kwargs.get("past_key_values", kwargs.get("past_key_value")) is not None
@@ -222,12 +240,18 @@ class Steering(_LayerEdit):
         return self.vector.to(x.device, x.dtype)
 
 
+def rms_normalised(x: Tensor) -> Tensor:
+    """``x`` divided by its root mean square over the last dimension."""
+    return x / x.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-6)
+
+
 @dataclass
 class LowRankEdit(_LayerEdit):
-    """``x <- x + U (V^T x + b)`` on the residual stream entering ``layer`` (see
-    :class:`_LayerEdit`); ``U``, ``V``: ``[d_model, r]``, ``b``: ``[r]``. With ``V = 0`` it is a
-    steering vector in the span of ``U``; the input-dependent part lets the edit act on some
-    prompts more than others."""
+    """``x <- x + U (V^T x̂ + b)`` on the residual stream entering ``layer`` (see
+    :class:`_LayerEdit`), ``x̂ = x / rms(x)`` (the stream divided by its root mean square over
+    ``d_model``, so the gate does not scale with the stream's size); ``U``, ``V``: ``[d_model, r]``,
+    ``b``: ``[r]``. With ``V = 0`` it is a steering vector in the span of ``U``; the input-dependent
+    part lets the edit act on some prompts more than others."""
 
     U: Tensor | None = None
     V: Tensor | None = None
@@ -254,4 +278,4 @@ class LowRankEdit(_LayerEdit):
 
     def delta(self, x: Tensor) -> Tensor:
         U, V, b = (t.to(x.device, x.dtype) for t in (self.U, self.V, self.b))
-        return (x @ V + b) @ U.T
+        return (rms_normalised(x) @ V + b) @ U.T

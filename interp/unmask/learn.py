@@ -26,7 +26,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from interp.cache.fastpath import decoder_layers, layer_input, unwrapped, with_layer_input
 from interp.patching.core import _layer_list, _skip_below
 from interp.prompts import encode
-from interp.unmask.interventions import EDIT_POSITIONS, LowRankEdit, Steering, check_layer
+from interp.unmask.interventions import EDIT_POSITIONS, LowRankEdit, Steering, check_layer, rms_normalised, scoring
 
 __all__ = ["fit_edit", "answer_nll"]
 
@@ -65,7 +65,8 @@ def answer_nll(model: TransformerBridge, prompts: Sequence[str], answers: Sequen
         for s in range(0, len(prompts), batch_size):
             b = encode(model.tokenizer, prompts[s: s + batch_size], answers=answers[s: s + batch_size]).to(device)
             n = b.positions["answer_last"] - b.positions["answer_first"] + 1
-            out.append(-_answer_logprobs(hf, b, n).cpu())
+            with scoring(b.positions["last"]):  # a layer edit acts where it would when generating
+                out.append(-_answer_logprobs(hf, b, n).cpu())
     return torch.cat(out)
 
 
@@ -116,20 +117,23 @@ def fit_edit(
         _, layers = decoder_layers(hf, n_layers)
         scale = _stream_rms(hf, layers[layer], encode(tok, list(prompts[:batch_size])).to(device))
         v = torch.zeros(d, device=device, requires_grad=True)
-        U = (torch.randn(d, max(rank, 1), generator=gen) * 0.01).to(device).requires_grad_(rank > 0)
-        V = torch.zeros(d, max(rank, 1), device=device, requires_grad=rank > 0)
-        b = torch.zeros(max(rank, 1), device=device, requires_grad=rank > 0)
+        r = max(rank, 1)  # small random U and V: a zero U or V would have no gradient to start from
+        U = (torch.randn(d, r, generator=gen) * 0.01).to(device).requires_grad_(rank > 0)
+        V = (torch.randn(d, r, generator=gen) * 0.01 / d ** 0.5).to(device).requires_grad_(rank > 0)
+        b = torch.zeros(r, device=device, requires_grad=rank > 0)
         params = [v] if rank == 0 else [U, V, b]
 
         def delta(x: Tensor) -> Tensor:
             if rank == 0:
                 return (v * scale).to(x.dtype)
-            return (((x / scale) @ V.to(x.dtype) + b.to(x.dtype)) @ U.to(x.dtype).T) * scale
+            return ((rms_normalised(x) @ V.to(x.dtype) + b.to(x.dtype)) @ U.to(x.dtype).T) * scale
 
         kl_batch = encode(tok, list(kl_prompts)).to(device)
         with torch.no_grad():
             clean = torch.log_softmax(_last_logits(hf, kl_batch).float(), -1)
-        opt = torch.optim.Adam(params, lr=lr)
+        # the gate V reads every token's whole stream: a tenth of the step size keeps it from jumping
+        groups = [{"params": [v]}] if rank == 0 else [{"params": [U, b]}, {"params": [V], "lr": lr / 10}]
+        opt = torch.optim.Adam(groups, lr=lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 5) * (1 - s / (steps + 1)))
         history = []
         module_list = _layer_list(decoder_layers(hf, n_layers)[0], n_layers)
@@ -170,6 +174,7 @@ def fit_edit(
                 loss = nll + kl_weight * kl
                 opt.zero_grad()
                 loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 sched.step()
                 history.append({"step": step, "nll": nll.item(), "kl": kl.item(), "loss": loss.item()})
@@ -179,7 +184,7 @@ def fit_edit(
         if rank == 0:
             iv: Steering | LowRankEdit = Steering(vector=(v * scale).detach().cpu(), layer=layer, positions=positions)
         else:
-            iv = LowRankEdit(U=(U * scale).detach().cpu(), V=(V / scale).detach().cpu(), b=b.detach().cpu(), layer=layer,
+            iv = LowRankEdit(U=(U * scale).detach().cpu(), V=V.detach().cpu(), b=b.detach().cpu(), layer=layer,
                              positions=positions)
     return iv, pd.DataFrame(history)
 

@@ -28,7 +28,10 @@ def test_demo_quick_writes_the_report_and_finds_suppressed_knowledge(tmp_path):
     # Diffing: the adapter's deltas have LoRA rank, popular facts are known more often.
     assert summary["diffing"]["weights"]["max_rank90"] <= 8
     assert summary["knowledge_popularity"]["slope_ci"][0] > 0
+    # Unmasking: both masks measured with the shipped fit, the section and its figures in the report.
+    assert set(summary["unmask"]) == {"refused", "abstained"} and "Unmasking: how much" in report
+    assert (tmp_path / "unmask.csv").is_file() and (tmp_path / "unmask_gap_vs_kl_refused.html").is_file()
     if chromium_path() is not None:  # the report opens in a real browser with every figure drawn
         shown = check_report(tmp_path / "report.html", tmp_path / "report.png")
         assert shown["console_errors"] == [] and shown["page_errors"] == [] and shown["external_requests"] == []
-        assert shown["rendered"] == shown["figures"] >= 9
+        assert shown["rendered"] == shown["figures"] >= 13

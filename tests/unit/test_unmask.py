@@ -112,6 +112,14 @@ def test_layer_edits_act_on_the_last_prompt_token_only(pair):
     diff = (steered[1] - plain[1]).norm(dim=-1)  # [B, T]
     assert torch.allclose(steered[1][:, -1] - plain[1][:, -1], v.expand(3, -1), atol=1e-4)
     assert diff[:, :-1].max() <= 1e-5
+    # scoring an appended answer puts the edit where generation does: the last prompt token
+    answers = ["z"] * 3
+    ids = pair.aligned.tokenizer("z", add_special_tokens=False)["input_ids"]
+    assert len(ids) == 1  # a one-token answer: its log-probability is read at the last prompt token
+    with Steering(vector=v, layer=1).applied(pair.aligned):
+        first = torch.log_softmax(last_logits(pair.aligned, batch), -1)[:, ids[0]]
+        scored = -answer_nll(pair.aligned, TEXTS, answers)
+    assert torch.allclose(scored, first, atol=1e-4)
     U = torch.randn(pair.d_model, 2)
     with LowRankEdit(U=U, layer=0, positions="prompt").applied(pair.aligned):  # V = 0: a vector in span(U)
         edited = clean_resid_pre(pair.aligned, batch)
