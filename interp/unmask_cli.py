@@ -23,7 +23,8 @@ def unmask_command(
     out: Annotated[str, typer.Option(help="Results folder (unmask.csv, unmask_facts.csv, figures).")] = "out/unmask",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per method and, last, the best.")] = False,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 32,
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 48,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per answer (answers are judged on them).")] = 6,
 ) -> None:
     """Unmask: gap recovered by ablated directions / subspaces, learned edits, weight restores, patches
     and prompt baselines on held-out facts the aligned model refuses or abstains on."""
@@ -38,8 +39,8 @@ def unmask_command(
     table = facts_for(name)
     folder = fit_dir or (default_fit_dir(name) if name else None)
     if fit:
-        sets = unmask_sets(p, table, n=n, batch_size=batch_size)
-        fitted = fit_unmask(p, sets.train, batch_size=batch_size)
+        sets = unmask_sets(p, table, n=n, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        fitted = fit_unmask(p, sets.train, batch_size=batch_size, max_new_tokens=max_new_tokens)
         if folder:
             fitted.save(folder)
             typer.echo(f"fit saved to {folder} in {fitted.info['seconds']:.0f} s", err=True)
@@ -50,7 +51,8 @@ def unmask_command(
             fitted = None
         if fitted is None:
             typer.echo("no saved fit for this pair: selecting and fitting on train facts now (--fit saves it)", err=True)
-    result = run_unmask(p, table, n=n, fit=fitted, batch_size=batch_size, progress=not as_json)
+    result = run_unmask(p, table, n=n, fit=fitted, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                        progress=not as_json)
     save_artifacts(out, "unmask", result.frame)
     save_artifacts(out, "unmask_facts", result.per_fact)
     save_artifacts(out, "unmask_selection", result.fit.selection)
@@ -73,7 +75,7 @@ def unmask_command(
                 "gap_recovered": pick.get("gap_recovered"), "ci": [pick.get("ci_low"), pick.get("ci_high")],
                 "kl": pick.get("kl"), "guard_accuracy_drop": pick.get("guard_accuracy_drop"), "n": pick.get("n"),
                 "meets_targets": summary[first]["meets_targets"], "by_mask": summary,
-                "seconds": result.info["seconds"]["total"]}
+                "seconds": result.info["seconds"]}
         typer.echo(json.dumps({"best": best}))
     else:
         cols = ["method", "setting", "mask", "gap_recovered", "ci_low", "ci_high", "kl", "guard_accuracy_drop", "n"]

@@ -204,11 +204,11 @@ class ActivationPatch(Intervention):
                     h.remove()
 
 
-def weight_screen(pair: ModelPair, frames: dict[str, pd.DataFrame], kinds: Sequence[str] = ("attn", "mlp"), *,
-                  batch_size: int = 32) -> pd.DataFrame:
-    """Per mask x layer x kind, the mean log-probability per token of the base's answer (``"X."``)
-    after the chat prompt, with the base's weights of that layer and kind restored in the aligned
-    model (``gain``: minus the unrestored model's). One pass over every mask's facts per candidate."""
+def weight_screen(pair: ModelPair, frames: dict[str, pd.DataFrame], *, top: int = 3, batch_size: int = 32) -> pd.DataFrame:
+    """Per mask, the mean log-probability per token of the base's answer (``"X."``) after the chat
+    prompt with the base's weights restored in the aligned model (``gain``: minus the unrestored
+    model's): every layer whole (``kind="all"``), then its attention and its MLP block alone for
+    the ``top`` layers with the largest gain. One pass over every mask's facts per candidate."""
     masks = [m for m, f in frames.items() if len(f)]
     facts = pd.concat([frames[m].assign(mask=m) for m in masks])
     prompts = side_prompts(pair, "aligned", list(facts.text))
@@ -220,12 +220,20 @@ def weight_screen(pair: ModelPair, frames: dict[str, pd.DataFrame], kinds: Seque
 
     clean = by_mask()
     rows = []
+
+    def screen(layer: int, kind: str) -> None:
+        with WeightRestore(source=pair.base, layers=(layer,), kind=kind).applied(pair.aligned):
+            lp = by_mask()
+        rows.extend({"mask": m, "layer": layer, "kind": kind, "answer_logprob": float(lp[m]),
+                     "gain": float(lp[m] - clean[m])} for m in masks)
+
     for layer in range(pair.n_layers):
-        for kind in kinds:
-            with WeightRestore(source=pair.base, layers=(layer,), kind=kind).applied(pair.aligned):
-                lp = by_mask()
-            rows += [{"mask": m, "layer": layer, "kind": kind, "answer_logprob": float(lp[m]),
-                      "gain": float(lp[m] - clean[m])} for m in masks]
+        screen(layer, "all")
+    whole = pd.DataFrame(rows)
+    best = whole.groupby("layer").gain.max().sort_values(ascending=False).index[:top]
+    for layer in sorted(int(x) for x in best):
+        for kind in ("attn", "mlp"):
+            screen(layer, kind)
     return pd.DataFrame(rows)
 
 

@@ -5,7 +5,8 @@
 2. what was fitted on train facts (:class:`interp.unmask.UnmaskFit`: read from the pair's folder
    when it ships one, otherwise fitted here);
 3. localisation screens on the mask facts, by the answer's log-probability (one forward pass per
-   candidate, no generation): the base's weights restored per layer x {attention, MLP}, and the
+   candidate, no generation): the base's weights restored per layer (then its attention and MLP
+   blocks alone for the top layers), and the
    cross-model ``resid_pre`` sweep (the base's few-shot run -> aligned, layer x marked position);
 4. generation under each intervention (:func:`interp.unmask.evaluate`): the direction, the subspace
    for k = 1..8, the learned vector and rank-r edit, weight restores (single best, cumulative top
@@ -122,8 +123,9 @@ def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.
             e.label = mask
             ivs.append(e)
     for mask, screen in w_screen.groupby("mask", sort=False):
-        by_layer = screen.groupby("layer").gain.sum().sort_values(ascending=False)
-        top = screen.sort_values("gain", ascending=False).iloc[0]
+        by_layer = screen[screen.kind == "all"].set_index("layer").gain.sort_values(ascending=False)
+        blocks = screen[screen.kind != "all"]
+        top = (blocks if len(blocks) else screen).sort_values("gain", ascending=False).iloc[0]
         single = WeightRestore(source=pair.base, layers=(int(top.layer),), kind=str(top.kind))
         single.label = f"{mask}: best single"
         ivs.append(single)
@@ -161,8 +163,8 @@ def run_unmask(
     n: int | None = 24,
     fit: UnmaskFit | str | Path | None = None,
     ks: Sequence[int] = (1, 2, 4, 8),
-    max_new_tokens: int = 8,
-    batch_size: int = 32,
+    max_new_tokens: int = 6,
+    batch_size: int = 48,
     n_boot: int = 1000,
     seed: int = 0,
     progress: bool = True,
