@@ -1,6 +1,7 @@
 """Figures of the unmasking measure (:mod:`interp.unmask`): gap recovered against KL for every
 method, and the dose-response curves (subspace dimension, weights restored)."""
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -22,21 +23,23 @@ def unmask_gap_vs_kl(frame: pd.DataFrame, *, mask: str, kl_max: float = 0.2, tit
     open marker. The target region (KL <= ``kl_max``, gap >= 0.8) is shaded."""
     f = frame[frame["mask"] == mask]
     fig = go.Figure()
-    fig.add_shape(type="rect", x0=0, x1=kl_max, y0=0.8, y1=1.05, fillcolor="#009E73", opacity=0.08, line_width=0)
+    fig.add_shape(type="rect", x0=1e-4, x1=kl_max, y0=0.8, y1=1.05, fillcolor="#009E73", opacity=0.08, line_width=0)
+    floor = 1e-3  # a log axis: KL below this (the unchanged model, prompt baselines) is drawn at it
     for method, part in f.groupby("method", sort=False):
         color, symbol = METHOD_STYLE.get(method, ("#E69F00", "circle"))
         no_kl = part.kl.isna()
         fig.add_trace(go.Scatter(
-            x=part.kl.fillna(0.0), y=part.gap_recovered, mode="markers", name=method,
+            x=part.kl.fillna(0.0).clip(lower=floor), y=part.gap_recovered, mode="markers", name=method,
             marker=dict(color=color, symbol=[symbol + "-open" if n and "-open" not in symbol else symbol for n in no_kl], size=9),
             error_y=dict(type="data", symmetric=False, array=part.ci_high - part.gap_recovered,
                          arrayminus=part.gap_recovered - part.ci_low, thickness=1, width=2),
             text=[f"{s}<br>guard drop {d:+.2f}" for s, d in zip(part.setting, part.guard_accuracy_drop)],
             hovertemplate="%{text}<br>KL %{x:.3f}<br>gap %{y:.2f}<extra>" + method + "</extra>"))
     fig.update_layout(**LAYOUT, title=title or f"unmasking '{mask}': gap recovered vs KL",
-                      xaxis_title="next-token KL(aligned || intervened), guard prompts (nats)",
+                      xaxis_title=f"next-token KL(aligned || intervened), guard prompts (nats; < {floor:g} drawn at {floor:g})",
                       yaxis_title="share of the base-aligned gap recovered")
-    fig.update_xaxes(type="log" if (f.kl.dropna() > 0).any() and f.kl.max() / max(f.kl[f.kl > 0].min(), 1e-6) > 100 else "linear")
+    top = max(float(f.kl.max()) if f.kl.notna().any() else 1.0, 1.0)
+    fig.update_xaxes(type="log", range=[np.log10(floor) - 0.2, np.log10(top) + 0.2])
     fig.update_yaxes(range=[-0.1, 1.05])
     return fig
 
@@ -46,8 +49,9 @@ def unmask_dose_response(frame: pd.DataFrame, *, mask: str, title: str = "") -> 
     dimension k, and the number of layers whose base weights are restored."""
     f = frame[frame["mask"] == mask]
     fig = go.Figure()
-    series = [("subspace", f[f.method.isin(["direction", "subspace"]) & f.setting.str.contains("k=")]),
-              ("weights", f[(f.method == "weights") & f.setting.str.startswith("top ")])]
+    own = f.setting.fillna("").str.startswith(f"{mask}: ")  # the families selected for this mask
+    series = [("subspace", f[own & f.method.isin(["direction", "subspace"]) & f.setting.str.contains("k=")]),
+              ("weights", f[own & (f.method == "weights") & f.setting.str.contains(": top ")])]
     for name, part in series:
         if part.empty:
             continue
@@ -55,7 +59,7 @@ def unmask_dose_response(frame: pd.DataFrame, *, mask: str, title: str = "") -> 
         order = x.argsort()
         part, x = part.iloc[order], x.iloc[order]
         color, symbol = METHOD_STYLE[name]
-        fig.add_trace(go.Scatter(x=list(x) + list(x)[::-1], y=list(part.ci_high) + list(part.ci_low)[::-1], fill="toself",
+        fig.add_trace(go.Scatter(x=list(x) + list(x)[::-1], y=list(part.ci_high) + list(part.ci_low)[::-1], fill="toself", mode="lines",
                                  fillcolor=color, opacity=0.15, line=dict(width=0), showlegend=False, hoverinfo="skip"))
         label = "subspace ablated (k directions)" if name == "subspace" else "base weights restored (top layers)"
         fig.add_trace(go.Scatter(x=x, y=part.gap_recovered, name=f"{label}: gap", mode="lines+markers",

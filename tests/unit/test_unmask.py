@@ -182,3 +182,30 @@ def test_unmask_fit_saves_and_loads(tmp_path, pair):
     assert not list(tmp_path.glob(".*.tmp"))
     with pytest.raises(FileNotFoundError, match="interp unmask --fit"):
         UnmaskFit.load(tmp_path / "nothing")
+
+
+def test_unmask_figures_draw_each_masks_own_families():
+    import pandas as pd
+
+    from interp.plots.unmasking import unmask_dose_response, unmask_gap_vs_kl
+
+    rows = []
+    for mask in ("refused", "abstained"):
+        for fam in ("refused", "abstained"):
+            for k in (1, 2, 4):
+                rows.append({"method": "subspace", "setting": f"{fam}: k={k} (x) @ layer 4", "mask": mask, "dose": k,
+                             "gap_recovered": 0.1 * k, "ci_low": 0.0, "ci_high": 0.5, "kl": 0.01 * k, "guard_accuracy": 0.9,
+                             "guard_accuracy_drop": 0.1})
+                rows.append({"method": "weights", "setting": f"{fam}: top {k}: all of layers 1", "mask": mask, "dose": k,
+                             "gap_recovered": 0.2, "ci_low": 0.1, "ci_high": 0.3, "kl": 0.0, "guard_accuracy": 1.0,
+                             "guard_accuracy_drop": 0.0})
+        rows.append({"method": "prefill", "setting": "'Sure'", "mask": mask, "dose": None, "gap_recovered": 0.5, "ci_low": 0.2,
+                     "ci_high": 0.7, "kl": float("nan"), "guard_accuracy": 1.0, "guard_accuracy_drop": 0.0})
+    frame = pd.DataFrame(rows)
+    dose = unmask_dose_response(frame, mask="abstained")
+    lines = [t for t in dose.data if t.name]
+    assert [len(t.x) for t in lines] == [3, 3, 3, 3]  # only the abstained families, one point per dose
+    assert list(lines[0].y) == pytest.approx([0.1, 0.2, 0.4])
+    gap = unmask_gap_vs_kl(frame, mask="refused")
+    assert gap.layout.xaxis.type == "log" and min(min(t.x) for t in gap.data) >= 1e-3  # zero KL drawn at the floor
+    assert {t.name for t in gap.data} == {"subspace", "weights", "prefill"}
