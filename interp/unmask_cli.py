@@ -31,6 +31,7 @@ def unmask_command(
     from interp.artifacts import save_artifacts
     from interp.models import load_pair
     from interp.unmask import UnmaskFit, default_fit_dir, facts_for, fit_unmask, run_unmask, unmask_sets
+    from interp.unmask.run import as_plain
 
     if (base is None) != (aligned is None):
         raise typer.BadParameter("pass both --base and --aligned, or neither (then --pair is used)")
@@ -66,7 +67,7 @@ def unmask_command(
             line = {"method": method}
             for mask, rows in part.groupby("mask", sort=False):
                 top = rows.sort_values("gap_recovered", ascending=False).iloc[0]
-                line[mask] = {k: _py(top[k]) for k in ("setting", "rank", "gap_recovered", "ci_low", "ci_high", "kl",
+                line[mask] = {k: as_plain(top[k]) for k in ("setting", "rank", "gap_recovered", "ci_low", "ci_high", "kl",
                                                        "guard_accuracy_drop", "abstention_kept", "n")}
             typer.echo(json.dumps(line))
         first = next(iter(summary))
@@ -82,12 +83,6 @@ def unmask_command(
         typer.echo(result.frame[cols].round(3).to_string(index=False))
         typer.echo(json.dumps(summary, indent=1))
         typer.echo(f"results in {out} ({result.info['seconds']['total']:.0f} s)")
-
-
-def _py(v):
-    if hasattr(v, "item"):
-        v = v.item()
-    return round(v, 4) if isinstance(v, float) else v
 
 
 def register(app: typer.Typer) -> None:

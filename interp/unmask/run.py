@@ -32,7 +32,7 @@ from interp.unmask.interventions import Ablation, Intervention, NoIntervention
 from interp.unmask.localise import ActivationPatch, WeightRestore, patch_screen, weight_screen
 from interp.unmask.measure import UnmaskSets, evaluate, unmask_sets
 
-__all__ = ["UnmaskResult", "run_unmask", "TARGETS"]
+__all__ = ["UnmaskResult", "run_unmask", "as_plain", "TARGETS"]
 
 #: The targets a headline intervention must meet (rank <= 4 in activation space).
 TARGETS = {"gap_recovered": 0.80, "kl": 0.2, "guard_accuracy_drop": 0.02, "max_rank": 4}
@@ -76,8 +76,8 @@ class UnmaskResult:
             keep = ["method", "setting", "rank", "gap_recovered", "ci_low", "ci_high", "kl", "guard_accuracy_drop",
                     "abstention_kept", "n"]
             best, anyway = self.best(mask), self.best(mask, meeting_guards=False)
-            out[mask] = {"best": None if best is None else {k: _py(best[k]) for k in keep},
-                         "best_ignoring_guards": None if anyway is None else {k: _py(anyway[k]) for k in keep},
+            out[mask] = {"best": None if best is None else {k: as_plain(best[k]) for k in keep},
+                         "best_ignoring_guards": None if anyway is None else {k: as_plain(anyway[k]) for k in keep},
                          "meets_targets": bool(best is not None and best.gap_recovered >= TARGETS["gap_recovered"])}
         return out
 
@@ -101,7 +101,8 @@ class UnmaskResult:
         return f"<b>{self!r}</b>" + self.frame[cols].round(3).to_html(index=False)
 
 
-def _py(v):
+def as_plain(v):
+    """A numpy / torch scalar as a plain Python value, floats rounded to 4 places (for JSON)."""
     if hasattr(v, "item"):
         v = v.item()
     return round(v, 4) if isinstance(v, float) else v
