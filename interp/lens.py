@@ -22,10 +22,9 @@ import torch
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp.cache.capture import capture
-from interp.cache.fastpath import unwrapped
-from interp.patching.core import final_logits
 from interp.models import ModelPair
 from interp.prompts import PromptBatch, encode, format_prompt
+from interp.runtime import arch_of, check_layers, normed_logits
 
 __all__ = ["logit_lens", "lens_pair", "LensResult"]
 
@@ -37,14 +36,15 @@ def logit_lens(
     """Rows ``(example, layer, rank, prob, logit)`` for the answer token of each example."""
     if len(answer_ids) != len(batch):
         raise ValueError(f"{len(answer_ids)} answer ids for {len(batch)} prompts; pass one per prompt")
-    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    layers = check_layers(layers, int(model.cfg.n_layers))
     acts = capture(model, batch, [("resid_post", layer) for layer in layers], [position])
     device = next(model.parameters()).device
     ids = torch.as_tensor(list(answer_ids), device=device)
     rows = []
-    with torch.inference_mode(), unwrapped(model) as hf:
+    arch = arch_of(model)
+    with torch.inference_mode():
         for layer in layers:
-            logits = final_logits(hf, hf.model.norm(acts[("resid_post", layer, position)])).float()
+            logits = normed_logits(arch, acts[("resid_post", layer, position)]).float()
             target = logits.gather(-1, ids[:, None]).squeeze(-1)
             rank = (logits > target[:, None]).sum(-1) + 1
             prob = torch.softmax(logits, -1).gather(-1, ids[:, None]).squeeze(-1)

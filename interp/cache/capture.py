@@ -14,10 +14,13 @@ from transformer_lens.model_bridge import TransformerBridge
 from transformer_lens.model_bridge.exceptions import StopAtLayerException
 
 from interp import hooks as hk
-from interp.cache.fastpath import FAST_HOOKS, decoder_layers, layer_input, layer_output, unwrapped
 from interp.prompts import PromptBatch
+from interp.runtime import arch_of, body_forward, check_layer, layer_input, layer_output, unwrapped, use_fast
 
-__all__ = ["capture", "POSITIONS", "hook_order"]
+__all__ = ["capture", "POSITIONS", "hook_order", "FAST_HOOKS"]
+
+#: Hook kinds the fast path captures (the decoder layer's input and output).
+FAST_HOOKS = frozenset({"resid_pre", "resid_post"})
 
 #: Positions :func:`capture` can read: the marked ones, or ``"all"`` real (non-padding) tokens.
 POSITIONS: tuple[str, ...] = ("last", "span_last", "answer_first", "answer_last", "all")
@@ -41,7 +44,7 @@ def capture(
     sites: Sequence[tuple[str, int]],
     positions: Sequence[str],
     *,
-    fast: bool = True,
+    fast: bool | None = True,
 ) -> dict[tuple[str, int, str], Float[Tensor, "rows d_model"]]:
     """Run ``model`` on ``batch`` and return ``{(hook kind, layer, position): [rows, d_model]}``.
 
@@ -49,8 +52,9 @@ def capture(
     (row-major over the batch; see :attr:`PromptBatch.attention_mask`).
 
     When every site is ``resid_pre`` / ``resid_post`` (and ``fast``), the pass runs the bridge's
-    modules without their wrappers (:mod:`interp.cache.fastpath`); other hooks go through the
-    bridge's hook points. Both stop right after the deepest site.
+    modules without their wrappers (:mod:`interp.runtime.forward`); other hooks, ``fast=False``, or
+    TransformerLens hooks active on the bridge go through the bridge's hook points. Both stop right
+    after the deepest site.
     """
     for p in positions:
         if p not in POSITIONS:
@@ -59,8 +63,7 @@ def capture(
     if not sites:
         raise ValueError("capture needs at least one (hook, layer) site")
     for kind, layer in sites:
-        if layer >= model.cfg.n_layers:
-            raise ValueError(f"layer {layer} is out of range for a model with {model.cfg.n_layers} layers")
+        check_layer(layer, int(model.cfg.n_layers), what=f"{kind} layer")
     device = next(model.parameters()).device
     batch = batch.to(device)
     rows = torch.arange(len(batch), device=device)
@@ -79,7 +82,7 @@ def capture(
 
         return fn
 
-    if fast and all(kind in FAST_HOOKS for kind, _ in sites):
+    if fast is not False and all(kind in FAST_HOOKS for kind, _ in sites) and use_fast(model, None, "capture"):
         _capture_fast(model, batch, sites, make_hook)
         return _checked(out, sites, positions)
     fwd = [(hk.name(kind, layer), make_hook(kind, layer)) for kind, layer in sites]
@@ -100,10 +103,10 @@ def _checked(out: dict, sites: Sequence[tuple[str, int]], positions: Sequence[st
 
 def _capture_fast(model: TransformerBridge, batch: PromptBatch, sites, make_hook) -> None:
     """PyTorch hooks on the original decoder layers; position ids from the mask as the bridge does."""
-    position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
     handles = []
-    with torch.inference_mode(), unwrapped(model) as hf:
-        body, layers = decoder_layers(hf, int(model.cfg.n_layers))
+    with torch.inference_mode(), unwrapped(model):
+        arch = arch_of(model)
+        layers = arch.layers
         try:
             for kind, layer in sites:
                 fn = make_hook(kind, layer)
@@ -117,7 +120,7 @@ def _capture_fast(model: TransformerBridge, batch: PromptBatch, sites, make_hook
                         fn(layer_output(output), None)
 
                     handles.append(layers[layer].register_forward_hook(post))
-            body(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=position_ids, use_cache=False)
+            body_forward(arch, batch.input_ids, batch.attention_mask)
         except _Done:
             pass
         finally:

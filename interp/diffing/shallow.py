@@ -25,9 +25,8 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.behavior.generate import generate
-from interp.cache.fastpath import unwrapped
 from interp.models import ModelPair
-from interp.patching.core import _position_ids, final_logits
+from interp.runtime import arch_of, body_forward, final_logits, unwrapped
 from interp.prompts import format_prompt
 
 __all__ = ["ShiftResult", "response_shift", "SHIFT_CLASSES"]
@@ -117,13 +116,14 @@ def _score(model, seqs: list[list[int]], starts: list[int], pad: int) -> list[to
     device = next(model.parameters()).device
     ids, mask = ids.to(device), mask.to(device)
     width = ids.shape[1]
-    with torch.inference_mode(), unwrapped(model) as hf:
-        hidden = hf.model(input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask), use_cache=False).last_hidden_state
+    with torch.inference_mode(), unwrapped(model):
+        arch = arch_of(model)
+        hidden = body_forward(arch, ids, mask)
         out = []
         for i, (s, st) in enumerate(zip(seqs, starts)):
             offset = width - len(s)
             at = torch.arange(offset + st - 1, offset + len(s) - 1, device=device)
-            out.append(torch.log_softmax(final_logits(hf, hidden[i, at]).float(), -1))
+            out.append(torch.log_softmax(final_logits(arch, hidden[i, at]).float(), -1))
     return out
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from interp.cache.fastpath import unwrapped
+from interp.runtime import unwrapped
 from interp.models import ModelPair
 
 __all__ = ["WeightDeltaResult", "weight_deltas", "singular_values", "effective_rank"]

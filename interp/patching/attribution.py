@@ -22,6 +22,7 @@ from interp import hooks
 from interp.patching.core import Metric, cell_setup, metric_of
 from interp.patching.hooked import SWEEP_KINDS, _Stop
 from interp.prompts import PromptBatch
+from interp.runtime import arch_of
 
 __all__ = ["attribution_sweep", "compare_attribution"]
 
@@ -67,7 +68,7 @@ def attribution_sweep(
             model.run_with_hooks(b.input_ids, attention_mask=b.attention_mask, fwd_hooks=fwd + [(hooks.FINAL_NORM, grab)])
         except _Stop:
             pass
-        out = metric_of(model.original_model, grabbed[0][None], metric)
+        out = metric_of(arch_of(model), grabbed[0][None], metric)
         out.sum().backward()
     rows = torch.arange(B, device=device).unsqueeze(0)  # broadcast against [cells, batch]
     values = values.to(device)

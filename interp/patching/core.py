@@ -18,21 +18,23 @@ sweep:
   for the tokens it reads.
 
 It runs the bridge's own modules with their hook wrappers taken off (see
-:mod:`interp.cache.fastpath`); values equal ``transformer_lens.patching`` (tests and benchmark).
+:mod:`interp.runtime.forward`); values equal ``transformer_lens.patching`` (tests and benchmark).
 """
 
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.cache.fastpath import decoder_layers, layer_input, layer_output, unwrapped, with_layer_input
 from interp.patching import packed as packed_mod
 from interp.patching.metrics import TokenMetric
 from interp.prompts import PromptBatch
+from interp.runtime import (
+    Arch, arch_of, body_forward, check_layers, final_logits, layer_streams, logits_at, position_ids, skip_below, unwrapped, use_fast,
+    with_layer_input,
+)
 
 __all__ = ["Metric", "metric_of", "resid_pre_sweep", "clean_resid_pre", "clean_resid_post", "final_logits", "logits_at"]
 
@@ -40,43 +42,14 @@ __all__ = ["Metric", "metric_of", "resid_pre_sweep", "clean_resid_pre", "clean_r
 Metric = Callable[[Tensor], Tensor]
 
 
-class _PassThrough(nn.Module):
-    """Stands in for a decoder layer below the patched one: returns its input unchanged."""
-
-    def forward(self, hidden_states: Tensor, *args, **kwargs) -> Tensor:
-        return hidden_states
-
-
-@contextmanager
-def _skip_below(layers: nn.ModuleList, start: int):
-    saved = [layers[i] for i in range(start)]
-    try:
-        for i in range(start):
-            layers[i] = _PassThrough()
-        yield
-    finally:
-        for i, module in enumerate(saved):
-            layers[i] = module
-
-
-def _position_ids(mask: Tensor) -> Tensor:
-    return (mask.cumsum(-1) - 1).clamp(min=0)
-
-
-def final_logits(hf: nn.Module, hidden: Tensor) -> Tensor:
-    """Unembed already-normed hidden states ``[..., d]`` (with the model's logit soft-cap, if any)."""
-    logits = hf.lm_head(hidden)
-    cap = getattr(hf.config, "final_logit_softcapping", None)
-    return torch.tanh(logits / cap) * cap if cap else logits
-
-
-def metric_of(hf: nn.Module, hidden: Float[Tensor, "cells batch d_model"], metric: Metric) -> Float[Tensor, " cells"]:
+def metric_of(hf: "nn.Module | Arch", hidden: Float[Tensor, "cells batch d_model"], metric: Metric) -> Float[Tensor, " cells"]:
     """``metric`` of the logits of already-normed hidden states at the metric position. A
     :class:`~interp.patching.metrics.TokenMetric` gets only the logits of its tokens (rows of the
     unembedding gathered per prompt); any other metric gets the full vocabulary."""
-    head = getattr(hf, "lm_head", None)
+    arch = hf if isinstance(hf, Arch) else arch_of(hf)
+    head = arch.unembed
     if not (isinstance(metric, TokenMetric) and isinstance(head, nn.Linear)):
-        return metric(final_logits(hf, hidden))
+        return metric(final_logits(arch, hidden))
     ids = metric.tokens.to(hidden.device)
     if ids.shape[0] != hidden.shape[1]:
         raise ValueError(f"the metric has token ids for {ids.shape[0]} prompts, the batch has {hidden.shape[1]}")
@@ -84,54 +57,22 @@ def metric_of(hf: nn.Module, hidden: Float[Tensor, "cells batch d_model"], metri
     logits = torch.einsum("cbd,bkd->cbk", hidden.to(rows.dtype), rows)
     if head.bias is not None:
         logits = logits + head.bias[ids]
-    cap = getattr(hf.config, "final_logit_softcapping", None)
+    cap = arch.softcap
     return metric.reduce(torch.tanh(logits / cap) * cap if cap else logits)
 
 
-def logits_at(model: TransformerBridge, batch: PromptBatch, position: str = "last") -> Float[Tensor, "batch vocab"]:
-    """Next-token logits at one marked position of each row, unembedding only there (runs through
-    any hooks active on the model's modules)."""
-    device = next(model.parameters()).device
-    b = batch.to(device)
-    with torch.inference_mode(), unwrapped(model) as hf:
-        hidden = hf.model(input_ids=b.input_ids, attention_mask=b.attention_mask,
-                          position_ids=_position_ids(b.attention_mask), use_cache=False).last_hidden_state
-        return final_logits(hf, hidden[torch.arange(len(b), device=device), b.position(position)])
-
-
-def _layer_streams(model: TransformerBridge, input_ids: Tensor, attention_mask: Tensor, *, post: bool) -> list[Tensor]:
-    """The residual stream entering (``post=False``) or leaving each decoder layer, all positions
-    (one forward pass through the body, no unembedding)."""
-    n = int(model.cfg.n_layers)
-    out: list[Tensor] = [None] * n  # type: ignore[list-item]
-    with torch.inference_mode(), unwrapped(model) as hf:
-        body, layers = decoder_layers(hf, n)
-        if post:
-            handles = [layer.register_forward_hook(lambda mod, a, o, i=i: out.__setitem__(i, layer_output(o)))
-                       for i, layer in enumerate(layers)]
-        else:
-            handles = [layer.register_forward_pre_hook(
-                lambda mod, args, kwargs, i=i: out.__setitem__(i, layer_input(args, kwargs)), with_kwargs=True)
-                for i, layer in enumerate(layers)]
-        try:
-            body(input_ids=input_ids, attention_mask=attention_mask, position_ids=_position_ids(attention_mask),
-                 use_cache=False)
-        finally:
-            for h in handles:
-                h.remove()
-    return out
-
-
-def clean_resid_pre(model: TransformerBridge, batch: PromptBatch) -> Float[Tensor, "layers batch pos d_model"]:
+def clean_resid_pre(model: TransformerBridge, batch: PromptBatch, *,
+                    fast: bool | None = None) -> Float[Tensor, "layers batch pos d_model"]:
     """``resid_pre`` of every layer on ``batch`` (one forward pass, no unembedding)."""
     b = batch.to(next(model.parameters()).device)
-    return torch.stack(_layer_streams(model, b.input_ids, b.attention_mask, post=False))
+    return torch.stack(layer_streams(model, b.input_ids, b.attention_mask, post=False, fast=fast))
 
 
-def clean_resid_post(model: TransformerBridge, batch: PromptBatch) -> Float[Tensor, "layers batch pos d_model"]:
+def clean_resid_post(model: TransformerBridge, batch: PromptBatch, *,
+                     fast: bool | None = None) -> Float[Tensor, "layers batch pos d_model"]:
     """``resid_post`` of every layer on ``batch`` (one forward pass, no unembedding)."""
     b = batch.to(next(model.parameters()).device)
-    return torch.stack(_layer_streams(model, b.input_ids, b.attention_mask, post=True))
+    return torch.stack(layer_streams(model, b.input_ids, b.attention_mask, post=True, fast=fast))
 
 
 def cell_setup(model: TransformerBridge, batch: PromptBatch, positions: Tensor | None, value_positions: Tensor | None,
@@ -182,15 +123,20 @@ def resid_pre_sweep(
         grid = resid_pre_sweep(model, corrupt_batch, clean, logit_diff(answers, others))  # [layers, positions]
     """
     n_layers = int(model.cfg.n_layers)
-    layers = list(range(n_layers)) if layers is None else list(layers)
+    layers = check_layers(layers, n_layers)
+    if not use_fast(model, True if packed else None, "resid_pre_sweep"):
+        from interp.patching.hooked import hook_sweep  # the bridge's hook points (TransformerLens semantics)
+
+        return hook_sweep(model, batch, values, metric, kind="resid_pre", layers=layers, positions=positions,
+                          value_positions=value_positions, metric_position=metric_position, max_batch=max_batch,
+                          packed=False)
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
-    with torch.inference_mode(), unwrapped(model) as hf:
-        body, blocks = decoder_layers(hf, n_layers)
-        windows = packed_mod.windows_for(hf, n_layers, packed)
+    with torch.inference_mode(), unwrapped(model):
+        arch = arch_of(model)
+        windows = packed_mod.windows_for(arch, packed)
         if windows is None:
-            return _replicated_sweep(hf, body, blocks, b, values, metric, layers, positions, value_positions, mpos,
-                                     max_batch)
-        sweep = PackedCells(hf, body, blocks, windows, b, positions, mpos, max_batch, int(model.cfg.n_heads))
+            return _replicated_sweep(arch, b, values, metric, layers, positions, value_positions, mpos, max_batch)
+        sweep = PackedCells(arch, windows, b, positions, mpos, max_batch, int(model.cfg.n_heads))
         values = values.to(b.input_ids.device, sweep.clean.dtype)
         rows = torch.arange(len(b), device=b.input_ids.device).unsqueeze(0)
         result = torch.empty(len(layers), positions.shape[0], device=b.input_ids.device)
@@ -199,50 +145,45 @@ def resid_pre_sweep(
         return result
 
 
-def _replicated_sweep(hf, body, blocks, b, values, metric, layers, positions, value_positions, mpos,
-                      max_batch) -> Tensor:
+def _replicated_sweep(arch: Arch, b, values, metric, layers, positions, value_positions, mpos, max_batch) -> Tensor:
     """Each cell a copy of the whole prompts along the batch, starting at the patched layer."""
     device, B, n_cells = b.input_ids.device, len(b), positions.shape[0]
-    module_list = _layer_list(body, len(blocks))
-    pid = _position_ids(b.attention_mask)
-    clean = packed_mod.clean_state(body, blocks, b.input_ids, b.attention_mask, pid, keys_values=False)[0]
+    pid = position_ids(b.attention_mask)
+    clean = packed_mod.clean_state(arch, b.input_ids, b.attention_mask, pid, keys_values=False)[0]
     values = values.to(device, clean.dtype)
     rows = torch.arange(B, device=device)
     per_pass = max(1, max_batch // B)
     result = torch.empty(len(layers), n_cells, device=device)
     for li, layer in enumerate(layers):
-        with _skip_below(module_list, layer):
+        with skip_below(arch, layer):
             for start in range(0, n_cells, per_pass):
                 k = min(per_pass, n_cells - start)
                 resid = clean[layer].repeat(k, 1, 1)  # [k*B, T, d]; copy j holds cell start + j
                 resid[torch.arange(k * B, device=device), positions[start: start + k].reshape(-1)] = (
                     values[layer, rows.repeat(k), value_positions[start: start + k].reshape(-1)])
-                hook = module_list[layer].register_forward_pre_hook(
+                hook = arch.layer_list[layer].register_forward_pre_hook(
                     lambda mod, args, kwargs, resid=resid: with_layer_input(args, kwargs, resid), with_kwargs=True)
                 try:
-                    ids, mask = b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1)
-                    hidden = body(input_ids=ids, attention_mask=mask, position_ids=_position_ids(mask),
-                                  use_cache=False).last_hidden_state
+                    hidden = body_forward(arch, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1))
                 finally:
                     hook.remove()
                 at = hidden[torch.arange(k * B, device=device), mpos.repeat(k)]
-                result[li, start: start + k] = metric_of(hf, at.view(k, B, -1), metric)
+                result[li, start: start + k] = metric_of(arch, at.view(k, B, -1), metric)
     return result
 
 
 class PackedCells:
     """The clean state of ``batch`` (residuals, keys, values) and the packing of a set of cells
     (``positions [cells, batch]``, metric at ``mpos``); :meth:`metric` runs one layer's cells.
-    Create and call it inside :func:`~interp.cache.fastpath.unwrapped`."""
+    Create and call it inside :func:`~interp.runtime.unwrapped`."""
 
-    def __init__(self, hf, body, blocks, windows, b: PromptBatch, positions: Tensor, mpos: Tensor, max_batch: int,
+    def __init__(self, arch: Arch, windows, b: PromptBatch, positions: Tensor, mpos: Tensor, max_batch: int,
                  n_heads: int):
-        self.hf, self.body, self.blocks, self.windows, self.b = hf, body, blocks, windows, b
+        self.arch, self.windows, self.b = arch, windows, b
         self.positions, self.mpos = positions, mpos
-        self.module_list = _layer_list(body, len(blocks))
-        self.pid = _position_ids(b.attention_mask)
-        self.clean, self.keys, self.vals = packed_mod.clean_state(body, blocks, b.input_ids, b.attention_mask, self.pid)
-        self.additive = getattr(hf.config, "_attn_implementation", "eager") == "eager"
+        self.pid = position_ids(b.attention_mask)
+        self.clean, self.keys, self.vals = packed_mod.clean_state(arch, b.input_ids, b.attention_mask, self.pid)
+        self.additive = getattr(arch.config, "_attn_implementation", "eager") == "eager"
         self.end = int(mpos.max())
         # The first position each cell changes: its patch, or the metric position if that is earlier.
         self.starts = torch.minimum(positions.min(1).values, mpos.min()).tolist()
@@ -255,7 +196,7 @@ class PackedCells:
         device = self.b.input_ids.device
         rows = torch.arange(len(self.b), device=device).unsqueeze(1)
         result = torch.empty(self.positions.shape[0], device=device)
-        with _skip_below(self.module_list, layer):
+        with skip_below(self.arch, layer):
             for chunk in self.chunks:
                 first = torch.tensor([self.starts[c] for c in chunk], device=device)
                 lengths = self.end + 1 - first
@@ -263,12 +204,12 @@ class PackedCells:
                 at = self.positions[chunk].T  # [B, k]
                 patch_at = torch.where(at <= self.end, offset + at - first, -1)
                 out = packed_mod.packed_layer(
-                    self.body, self.blocks, self.windows, layer, input_ids=self.b.input_ids,
+                    self.arch, self.windows, layer, input_ids=self.b.input_ids,
                     attention_mask=self.b.attention_mask, position_ids=self.pid, clean=self.clean, keys=self.keys,
                     values=self.vals, starts=first.tolist(), end=self.end, patch_at=patch_at,
                     patch_values=patch_values[chunk].transpose(0, 1), additive=self.additive)
                 hidden = out[rows, offset + self.mpos.unsqueeze(1) - first]  # [B, k, d]
-                result[chunk] = metric_of(self.hf, hidden.transpose(0, 1), metric)
+                result[chunk] = metric_of(self.arch, hidden.transpose(0, 1), metric)
         return result
 
 
@@ -286,11 +227,3 @@ def _chunks(lengths: list[int], rows: int, seq: int, max_batch: int, n_heads: in
         chunks[-1].append(c)
         q = grown
     return chunks
-
-
-def _layer_list(body: nn.Module, n_layers: int) -> nn.ModuleList:
-    for attr in ("layers", "h", "blocks"):
-        ml = getattr(body, attr, None)
-        if isinstance(ml, nn.ModuleList) and len(ml) == n_layers:
-            return ml
-    raise NotImplementedError(f"no decoder-layer list on {type(body).__name__}")

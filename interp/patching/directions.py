@@ -3,8 +3,8 @@
 After Arditi et al. 2024: a behaviour (refusal, "I don't know") is mediated by one direction
 ``r``; *ablating* it (``x <- x - (x . r) r`` on the residual stream entering every layer and the
 final norm, at every position) removes the behaviour, *adding* ``alpha * r`` at one layer induces
-it. Hooks are plain PyTorch hooks on the bridge's own modules (wrappers off for the call), so they
-also apply during generation with :func:`interp.behavior.generate`.
+it. Hooks are plain PyTorch hooks on the HF modules the bridge calls, so they apply to the fast
+paths, to generation with :func:`interp.behavior.generate` and to TransformerLens calls alike.
 """
 
 from collections.abc import Iterator
@@ -12,12 +12,12 @@ from contextlib import contextmanager
 
 import torch
 from jaxtyping import Float
-from torch import Tensor
+from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.cache.fastpath import decoder_layers, layer_input, unwrapped, with_layer_input
 from interp.patching.core import clean_resid_pre, logits_at
 from interp.prompts import PromptBatch
+from interp.runtime import arch_of, check_layer, layer_input, layer_output, with_layer_input, with_layer_output
 
 __all__ = ["mean_diff_directions", "ablated", "added", "after_first", "kl_last_token", "last_logits", "orthogonalize_weights"]
 
@@ -75,52 +75,68 @@ def ablated(
     activations of models such as Gemma; projecting there breaks the model whatever the direction).
 
     ``direction`` may be ``[k, d_model]``: the subspace the rows span is projected out (they are
-    orthonormalised first; rows of zeros are dropped)."""
+    orthonormalised first; rows of zeros are dropped).
+
+    The hooks sit on the HF modules the bridge itself calls, so they apply to every way of running
+    the model inside the block: interp's fast paths, generation, and TransformerLens
+    (``run_with_cache``, ``run_with_hooks``, hook sweeps, attribution).
+
+    Example::
+
+        with ablated(model, refusal_dir):
+            logits, cache = model.run_with_cache(tokens)   # ablated, with hook points
+    """
     basis = _basis(direction)  # [d, k] orthonormal columns
-    with unwrapped(model) as hf:
-        body, layers = decoder_layers(hf, int(model.cfg.n_layers))
+    arch = arch_of(model)
+    state: dict[str, Tensor] = {}
 
-        state: dict[str, Tensor] = {}
+    def project(x: Tensor) -> Tensor:
+        q = basis.to(x.device, x.dtype)
+        keep = state.get("keep")
+        if keep is None or keep.shape != x.shape[:-1]:
+            keep = torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
+        return x - ((x @ q) * keep.to(x.dtype).unsqueeze(-1)) @ q.T
 
-        def project(mod, args, kwargs):
-            x = layer_input(args, kwargs)
-            q = basis.to(x.device, x.dtype)
-            if "position_ids" in kwargs or mod is not body.norm and not state:
-                keep = after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
-                state["keep"] = keep  # reused by the norms inside this layer and the final norm
-            keep = state["keep"]
-            return with_layer_input(args, kwargs, x - ((x @ q) * keep.unsqueeze(-1)) @ q.T)
+    def enter(mod, args, kwargs):
+        x = layer_input(args, kwargs)
+        state["keep"] = after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
+        return with_layer_input(args, kwargs, project(x))
 
-        handles = [layer.register_forward_pre_hook(project, with_kwargs=True) for layer in layers]
-        for layer in layers:  # the residual between attention and MLP (resid_mid) is what this norm reads
-            mid = getattr(layer, "pre_feedforward_layernorm", None) or getattr(layer, "post_attention_layernorm", None)
-            if mid is not None:
-                handles.append(mid.register_forward_pre_hook(project, with_kwargs=True))
-        handles.append(body.norm.register_forward_pre_hook(project, with_kwargs=True))
-        try:
-            yield model
-        finally:
-            for h in handles:
-                h.remove()
+    def mid(mod, args, kwargs):
+        return with_layer_input(args, kwargs, project(layer_input(args, kwargs)))
+
+    def leave(mod, args, output):  # the last layer's output is what the final norm reads
+        return with_layer_output(output, project(layer_output(output)))
+
+    layers = arch.layers
+    handles = [layer.register_forward_pre_hook(enter, with_kwargs=True) for layer in layers]
+    for i in range(len(layers)):
+        handles += [m.register_forward_pre_hook(mid, with_kwargs=True) for m in arch.mid(i)]
+    handles.append(layers[-1].register_forward_hook(leave))
+    try:
+        yield model
+    finally:
+        for h in handles:
+            h.remove()
 
 
 @contextmanager
 def added(model: TransformerBridge, direction: Float[Tensor, " d_model"], layer: int, scale: float = 1.0) -> Iterator[TransformerBridge]:
     """Within the block, ``scale * direction`` is added to the residual stream entering ``layer``
     at every position after the first (steering; pass a unit direction and a scale, or a mean
-    difference and 1)."""
-    with unwrapped(model) as hf:
-        _, layers = decoder_layers(hf, int(model.cfg.n_layers))
+    difference and 1). Composes with TransformerLens calls inside the block, as :func:`ablated`."""
+    arch = arch_of(model)
+    check_layer(layer, arch.n_layers)
 
-        def add(mod, args, kwargs):
-            x = layer_input(args, kwargs)
-            return with_layer_input(args, kwargs, x + scale * after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype))
+    def add(mod, args, kwargs):
+        x = layer_input(args, kwargs)
+        return with_layer_input(args, kwargs, x + scale * after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype))
 
-        handle = layers[layer].register_forward_pre_hook(add, with_kwargs=True)
-        try:
-            yield model
-        finally:
-            handle.remove()
+    handle = arch.layers[layer].register_forward_pre_hook(add, with_kwargs=True)
+    try:
+        yield model
+    finally:
+        handle.remove()
 
 
 def after_first(kwargs: dict, x: Tensor) -> Tensor:
@@ -135,29 +151,38 @@ def after_first(kwargs: dict, x: Tensor) -> Tensor:
 
 def orthogonalize_weights(model: TransformerBridge, direction: Float[Tensor, " d_model"]) -> TransformerBridge:
     """Edit ``model`` in place so that nothing writes ``direction`` into the residual stream: the
-    token embedding and every attention / MLP output projection are orthogonalised to it
-    (Arditi et al. 2024). Equivalent to :func:`ablated` with ``skip_first=False`` for models whose
-    blocks add those projections to the residual stream directly (Llama, Qwen2, Mistral, ...).
-    Models with norms after the projections (Gemma 2/3: ``post_attention_layernorm``,
-    ``post_feedforward_layernorm``) have no such weight edit; they are refused."""
+    token (and learned position) embedding and every attention / MLP output projection, with their
+    biases, are orthogonalised to it (Arditi et al. 2024). Equivalent to :func:`ablated` with
+    ``skip_first=False`` for models whose blocks add those projections to the residual stream
+    directly (Llama, Mistral, Gemma, Qwen, Phi-3, GPT-NeoX, GPT-2). A tied unembedding is untied
+    first (it reads the stream; editing it would change the logits). Models with norms after the
+    projections (Gemma 2/3, OLMo-2) have no such weight edit; they are refused."""
     r = _unit(direction.float())
-    with unwrapped(model) as hf:
-        body, layers = decoder_layers(hf, int(model.cfg.n_layers))
-        if any(hasattr(layer, "post_feedforward_layernorm") for layer in layers):
-            raise NotImplementedError(
-                f"{type(hf).__name__} normalises attention and MLP outputs before adding them to the residual "
-                "stream, so no weight edit removes a direction; use the ablated(...) hooks instead"
-            )
-        with torch.no_grad():
-            emb = body.embed_tokens.weight  # [vocab, d]
-            emb -= (emb @ r.to(emb))[:, None] * r.to(emb)
-            for layer in layers:
-                for proj in (layer.self_attn.o_proj, layer.mlp.down_proj):
-                    W = proj.weight  # [d, in]
-                    rr = r.to(W)
+    arch = arch_of(model)
+    if arch.family.post_norm:
+        raise NotImplementedError(
+            f"{type(arch.hf).__name__} ({arch.family.name}) normalises attention and MLP outputs before adding them "
+            "to the residual stream, so no weight edit removes a direction; use the ablated(...) hooks instead"
+        )
+    with torch.no_grad():
+        if arch.tied:
+            head = arch.unembed
+            head.weight = nn.Parameter(head.weight.detach().clone(), requires_grad=head.weight.requires_grad)
+            arch.hf.config.tie_word_embeddings = False
+        for emb in (arch.embed, arch.pos_embed):
+            if emb is not None:
+                w = emb.weight  # [rows, d]
+                w -= (w @ r.to(w))[:, None] * r.to(w)
+        for i in range(arch.n_layers):
+            for proj in arch.writers(i):
+                W = proj.weight
+                rr = r.to(W)
+                if arch.family.conv1d:  # [in, d]
+                    W -= (W @ rr)[:, None] * rr[None, :]
+                else:  # [d, in]
                     W -= rr[:, None] * (rr @ W)[None, :]
-                    if proj.bias is not None:
-                        proj.bias -= (proj.bias @ rr) * rr
+                if proj.bias is not None:
+                    proj.bias -= (proj.bias @ rr) * rr
     return model
 
 

@@ -21,12 +21,10 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp import hooks
-from interp.cache.fastpath import decoder_layers, unwrapped, with_layer_input
-from interp.patching.core import (
-    Metric, PackedCells, _layer_list, _skip_below, cell_setup, clean_resid_pre, metric_of,
-)
+from interp.patching.core import Metric, PackedCells, cell_setup, clean_resid_pre, metric_of
 from interp.patching.packed import windows_for
 from interp.prompts import PromptBatch
+from interp.runtime import arch_of, check_layers, skip_below, unwrapped, use_fast, with_layer_input
 
 __all__ = ["clean_activations", "hook_sweep", "head_sweep", "SWEEP_KINDS"]
 
@@ -46,7 +44,7 @@ def clean_activations(model: TransformerBridge, batch: PromptBatch, kind: str,
                       layers: Sequence[int] | None = None) -> Tensor:
     """``[layers, batch, pos, ...]`` activations of ``kind`` (a :data:`SWEEP_KINDS` entry or
     ``"z"``, the per-head attention output ``[.., n_heads, d_head]``) on ``batch``."""
-    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    layers = check_layers(layers, int(model.cfg.n_layers))
     names = [_hook_name(kind, layer) for layer in layers]
     device = next(model.parameters()).device
     b = batch.to(device)
@@ -102,7 +100,7 @@ def hook_sweep(
     through the bridge's hooks.
     """
     _check_kind(kind)
-    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    layers = check_layers(layers, int(model.cfg.n_layers))
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
     result = _packed_hook_sweep(model, b, values, metric, kind, layers, positions, value_positions, mpos, max_batch,
                                 packed)
@@ -127,7 +125,7 @@ def hook_sweep(
 
                 hidden = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
                               [(hooks.name(kind, layer), patch)], mpos.repeat(k))
-                result[li, start: start + k] = metric_of(model.original_model, hidden.view(k, B, -1), metric)
+                result[li, start: start + k] = metric_of(arch_of(model), hidden.view(k, B, -1), metric)
     return result
 
 
@@ -137,12 +135,14 @@ def _packed_hook_sweep(model: TransformerBridge, b: PromptBatch, values: Tensor,
     """:func:`hook_sweep` through :class:`~interp.patching.core.PackedCells`; ``None`` for
     ``packed=False`` or a model that cannot be packed."""
     n = int(model.cfg.n_layers)
-    with torch.inference_mode(), unwrapped(model) as hf:
-        body, blocks = decoder_layers(hf, n)
-        windows = windows_for(hf, n, packed)
+    if not use_fast(model, True if packed else None, "hook_sweep"):
+        return None
+    with torch.inference_mode(), unwrapped(model):
+        arch = arch_of(model)
+        windows = windows_for(arch, packed)
         if windows is None:
             return None
-        sweep = PackedCells(hf, body, blocks, windows, b, positions, mpos, max_batch, int(model.cfg.n_heads))
+        sweep = PackedCells(arch, windows, b, positions, mpos, max_batch, int(model.cfg.n_heads))
     device = b.input_ids.device
     values = values.to(device, sweep.clean.dtype)
     rows = torch.arange(len(b), device=device).unsqueeze(0)
@@ -172,11 +172,11 @@ def _from_layer(model: TransformerBridge, b: PromptBatch, resid: Tensor, layer: 
     ``(hook name, function)`` that patches copies ``0..k-1`` as cells ``start..start+k-1``;
     ``at(activation, k, start)`` reads the activation of ``grab_hook`` (then the run stops).
     Returns the reads, concatenated over cells."""
-    n = int(model.cfg.n_layers)
-    module_list = _layer_list(decoder_layers(model.original_model, n)[0], n)
+    arch = arch_of(model)
+    module_list = arch.layer_list
     per_pass = max(1, max_batch // len(b))
     out = []
-    with torch.inference_mode(), _skip_below(module_list, layer):
+    with torch.inference_mode(), skip_below(arch, layer):
         for start in range(0, n_cells, per_pass):
             k = min(per_pass, n_cells - start)
 
@@ -217,7 +217,7 @@ def _metric_at(model: TransformerBridge, mpos: Tensor, metric: Metric, B: int):
     """``at`` of :func:`_from_layer` for the final norm: ``metric`` of each copy group at ``mpos``."""
     def at(act: Tensor, k: int, start: int) -> Tensor:
         hidden = act[torch.arange(k * B, device=act.device), mpos.repeat(k)].view(k, B, -1)
-        return metric_of(model.original_model, hidden, metric)
+        return metric_of(arch_of(model), hidden, metric)
 
     return at
 
@@ -258,7 +258,7 @@ def head_sweep(
     per (layer, head). One prompt copy per head, through the bridge's hook points, each layer's
     copies starting at that layer from the clean ``resid_pre`` (the layers below are skipped)."""
     n_heads = int(model.cfg.n_heads)
-    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    layers = check_layers(layers, int(model.cfg.n_layers))
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
     device, B, n_pos = b.input_ids.device, len(b), positions.shape[0]
     values = values.to(device)

@@ -20,10 +20,10 @@ sweep replicates whole prompts along the batch.
 """
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from transformers import DynamicCache
 
-from interp.cache.fastpath import layer_input, with_layer_input
+from interp.runtime import Arch, layer_input, with_layer_arg, with_layer_input
 
 __all__ = ["packable", "windows_for", "clean_state", "packed_layer"]
 
@@ -31,10 +31,10 @@ __all__ = ["packable", "windows_for", "clean_state", "packed_layer"]
 ATTENTION_BUDGET = 2 ** 27
 
 
-def packable(hf: nn.Module, n_layers: int) -> list[int | None] | None:
+def packable(arch: Arch) -> list[int | None] | None:
     """Per layer, the sliding window (``None``: full attention) if the packed sweep can run on
     this model, else ``None``."""
-    cfg = hf.config.get_text_config(decoder=True) if hasattr(hf.config, "get_text_config") else hf.config
+    cfg, n_layers = arch.config, arch.n_layers
     if getattr(cfg, "_attn_implementation", None) not in ("eager", "sdpa"):
         return None
     window = getattr(cfg, "sliding_window", None)
@@ -52,30 +52,31 @@ def packable(hf: nn.Module, n_layers: int) -> list[int | None] | None:
     return windows if len(windows) == n_layers else None
 
 
-def windows_for(hf: nn.Module, n_layers: int, packed: bool | None) -> list[int | None] | None:
+def windows_for(arch: Arch, packed: bool | None) -> list[int | None] | None:
     """:func:`packable` as a sweep's ``packed`` argument asks: ``None`` for ``packed=False`` or a
     model that cannot be packed, a ``ValueError`` naming why for ``packed=True`` on such a model."""
-    windows = packable(hf, n_layers) if packed is not False else None
+    windows = packable(arch) if packed is not False else None
     if packed and windows is None:
         raise ValueError("packed=True needs eager or sdpa attention and full or sliding-window attention layers; "
-                         f"this model has {getattr(hf.config, '_attn_implementation', '?')!r} attention "
-                         f"and layer types {getattr(hf.config, 'layer_types', None)}; use packed=None or False")
+                         f"this model has {getattr(arch.config, '_attn_implementation', '?')!r} attention "
+                         f"and layer types {getattr(arch.config, 'layer_types', None)}; use packed=None or False")
     return windows
 
 
-def clean_state(body: nn.Module, layers: list[nn.Module], input_ids: Tensor, attention_mask: Tensor,
+def clean_state(arch: Arch, input_ids: Tensor, attention_mask: Tensor,
                 position_ids: Tensor, *, keys_values: bool = True) -> tuple[Tensor, list[Tensor], list[Tensor]]:
     """One clean pass: ``resid_pre`` of every layer ``[layers, batch, pos, d]`` and every layer's
     keys and values ``[batch, kv_heads, pos, d_head]`` (all positions, sliding layers included;
     empty lists with ``keys_values=False``)."""
+    layers = arch.layers
     resid: list[Tensor] = [None] * len(layers)  # type: ignore[list-item]
     handles = [layer.register_forward_pre_hook(
         lambda mod, args, kwargs, i=i: resid.__setitem__(i, layer_input(args, kwargs)), with_kwargs=True)
         for i, layer in enumerate(layers)]
     cache = DynamicCache() if keys_values else None  # no config: every layer keeps all positions
     try:
-        body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-             past_key_values=cache, use_cache=keys_values)
+        arch.body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                  past_key_values=cache, use_cache=keys_values)
     finally:
         for h in handles:
             h.remove()
@@ -114,7 +115,7 @@ def _mask(pad: Tensor, starts: Tensor, pos: Tensor, cell: Tensor, window: int | 
     return torch.zeros(seen.shape, dtype=dtype, device=seen.device).masked_fill_(~seen, torch.finfo(dtype).min)
 
 
-def packed_layer(body: nn.Module, layers: list[nn.Module], windows: list[int | None], layer: int, *,
+def packed_layer(arch: Arch, windows: list[int | None], layer: int, *,
                  input_ids: Tensor, attention_mask: Tensor, position_ids: Tensor, clean: Tensor,
                  keys: list[Tensor], values: list[Tensor], starts: list[int], end: int,
                  patch_at: Tensor, patch_values: Tensor, additive: bool) -> Tensor:
@@ -135,14 +136,16 @@ def packed_layer(body: nn.Module, layers: list[nn.Module], windows: list[int | N
     masks = {w: _mask(pad, start_t, pos, cell, w, hidden.dtype, additive) for w in set(windows[layer:])}
     cache = DynamicCache(ddp_cache_data=[(None, None)] * layer + list(zip(keys[layer:], values[layer:])))
 
+    layers = arch.layers
+
     def enter(module, args, kwargs, i: int):
-        kwargs = {**kwargs, "attention_mask": masks[windows[i]]}
+        args, kwargs = with_layer_arg(module, args, kwargs, "attention_mask", masks[windows[i]])
         return with_layer_input(args, kwargs, hidden) if i == layer else (args, kwargs)
 
     handles = [layers[i].register_forward_pre_hook(lambda m, a, k, i=i: enter(m, a, k, i), with_kwargs=True)
                for i in range(layer, len(layers))]
     try:
-        out = body(input_ids=input_ids[:, pos], attention_mask=masks[windows[layer]],
+        out = arch.body(input_ids=input_ids[:, pos], attention_mask=masks[windows[layer]],
                    position_ids=position_ids[:, pos], past_key_values=cache, use_cache=True).last_hidden_state
     finally:
         for h in handles:

@@ -28,7 +28,6 @@ Example:
     ...     generate(pair.aligned, iv.format(pair, questions))  # doctest: +SKIP
 """
 
-import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -38,26 +37,16 @@ import torch
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.cache.fastpath import decoder_layers, layer_input, unwrapped, with_layer_input
 from interp.models import ModelPair
 from interp.patching.directions import ablated
 from interp.patching.directions import after_first as _after_first
 from interp.prompts import format_prompt
+from interp.runtime import arch_of, check_layer, layer_input, with_layer_input
 
 __all__ = [
     "Intervention", "NoIntervention", "Ablation", "Steering", "LowRankEdit", "side_prompts", "after_first", "check_layer",
     "describe", "edit_mask", "scoring", "rms_normalised", "EDIT_POSITIONS",
 ]
-
-def check_layer(layer: int, n_layers: int, what: str = "layer") -> int:
-    """``layer`` as an int in ``[0, n_layers)``, or a clear error."""
-    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
-        raise ValueError(f"{what} must be an int, got {layer!r}")
-    layer = int(layer)
-    if not 0 <= layer < n_layers:
-        raise ValueError(f"{what} must be in [0, {n_layers}), got {layer}")
-    return layer
-
 
 def side_prompts(pair: ModelPair, side: str, questions: Sequence[str]) -> list[str]:
     """``questions`` formatted as ``side`` of ``pair`` formats prompts (its chat template, or plain)."""
@@ -203,18 +192,15 @@ class _LayerEdit(Intervention):
         check_layer(self.layer, int(model.cfg.n_layers))
         if self.positions not in EDIT_POSITIONS:
             raise ValueError(f"positions must be one of {EDIT_POSITIONS}, got {self.positions!r}")
-        with unwrapped(model) as hf:
-            _, layers = decoder_layers(hf, int(model.cfg.n_layers))
+        def edit(mod, args, kwargs):
+            x = layer_input(args, kwargs)
+            return with_layer_input(args, kwargs, x + edit_mask(kwargs, x, self.positions).unsqueeze(-1) * self.delta(x))
 
-            def edit(mod, args, kwargs):
-                x = layer_input(args, kwargs)
-                return with_layer_input(args, kwargs, x + edit_mask(kwargs, x, self.positions).unsqueeze(-1) * self.delta(x))
-
-            handle = layers[self.layer].register_forward_pre_hook(edit, with_kwargs=True)
-            try:
-                yield model
-            finally:
-                handle.remove()
+        handle = arch_of(model).layers[self.layer].register_forward_pre_hook(edit, with_kwargs=True)
+        try:
+            yield model
+        finally:
+            handle.remove()
 
 
 @dataclass

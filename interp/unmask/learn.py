@@ -23,10 +23,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.cache.fastpath import decoder_layers, layer_input, unwrapped, with_layer_input
-from interp.patching.core import _layer_list, _skip_below
+from interp.runtime import arch_of, check_layer, layer_input, skip_below, unwrapped, with_layer_input
 from interp.prompts import encode
-from interp.unmask.interventions import EDIT_POSITIONS, LowRankEdit, Steering, check_layer, rms_normalised, scoring
+from interp.unmask.interventions import EDIT_POSITIONS, LowRankEdit, Steering, rms_normalised, scoring
 
 __all__ = ["fit_edit", "answer_nll"]
 
@@ -114,7 +113,8 @@ def fit_edit(
     with unwrapped(model) as hf, _frozen(hf):
         device = next(hf.parameters()).device
         d = int(model.cfg.d_model)
-        _, layers = decoder_layers(hf, n_layers)
+        arch = arch_of(hf)
+        layers = arch.layers
         scale = _stream_rms(hf, layers[layer], encode(tok, list(prompts[:batch_size])).to(device))
         v = torch.zeros(d, device=device, requires_grad=True)
         r = max(rank, 1)  # small random U and V: a zero U or V would have no gradient to start from
@@ -136,7 +136,6 @@ def fit_edit(
         opt = torch.optim.Adam(groups, lr=lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 5) * (1 - s / (steps + 1)))
         history = []
-        module_list = _layer_list(decoder_layers(hf, n_layers)[0], n_layers)
         entering: dict[str, Tensor] = {}
 
         def from_below(mod, args, kwargs):  # the stream entering the edited layer, computed without the edit
@@ -155,7 +154,7 @@ def fit_edit(
             else:
                 after = cols > batch.n_pad.to(device).unsqueeze(1)  # after each row's first token
                 entering["where"] = after & (cols <= last) if positions == "prompt" else after
-            with _skip_below(module_list, layer):
+            with skip_below(arch, layer):
                 return fn(batch)
 
         handle = layers[layer].register_forward_pre_hook(from_below, with_kwargs=True)

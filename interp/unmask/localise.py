@@ -9,13 +9,13 @@ import torch
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.cache.fastpath import decoder_layers, layer_input, unwrapped, with_layer_input
 from interp.models import ModelPair
 import pandas as pd
 
 from interp.patching import answer_vs_token
 from interp.prompts import encode
-from interp.unmask.interventions import Intervention, check_layer, side_prompts
+from interp.runtime import arch_of, check_layer, layer_input, layer_output, unwrapped, with_layer_input, with_layer_output
+from interp.unmask.interventions import Intervention, side_prompts
 from interp.unmask.learn import answer_nll
 
 __all__ = ["WeightRestore", "ActivationPatch", "WEIGHT_KINDS", "weight_screen", "patch_screen"]
@@ -26,9 +26,8 @@ WEIGHT_KINDS: tuple[str, ...] = ("attn", "mlp", "all")
 
 def _layer_params(model: TransformerBridge, layer: int, kind: str) -> dict[str, Tensor]:
     """The parameters of one decoder layer of ``kind`` (attention block, MLP block or all), by name."""
-    with unwrapped(model) as hf:
-        _, layers = decoder_layers(hf, int(model.cfg.n_layers))
-        params = dict(layers[layer].named_parameters())
+    with unwrapped(model):  # HF parameter names, without the bridge's wrappers
+        params = dict(arch_of(model).layers[layer].named_parameters())
     if kind == "all":
         return params
     attn_names = ("self_attn.", "attn.", "attention.")
@@ -168,40 +167,49 @@ class ActivationPatch(Intervention):
     def applied(self, model: TransformerBridge) -> Iterator[TransformerBridge]:
         rows: dict[str, list] = {}
         n = int(model.cfg.n_layers)
-        with unwrapped(model) as hf:
-            body, layers = decoder_layers(hf, n)
+        arch = arch_of(model)
+        layers = arch.layers
 
-            def find_rows(mod, args, kwargs):
-                ids = args[0] if args else kwargs.get("input")
-                rows["now"] = []
-                if ids is None or ids.shape[1] == 1:  # a decoding step: nothing to patch
-                    return
-                for r in range(ids.shape[0]):
-                    seq = ids[r].tolist()
-                    for start in range(len(seq)):  # strip left padding: the longest suffix that is a prepared prompt
-                        hit = self._values.get(tuple(seq[start:]))
-                        if hit is not None:
-                            rows["now"].append((r, start, hit))
-                            break
+        def find_rows(mod, args, kwargs):
+            ids = args[0] if args else kwargs.get("input")
+            rows["now"] = []
+            if ids is None or ids.shape[1] == 1:  # a decoding step: nothing to patch
+                return
+            for r in range(ids.shape[0]):
+                seq = ids[r].tolist()
+                for start in range(len(seq)):  # strip left padding: the longest suffix that is a prepared prompt
+                    hit = self._values.get(tuple(seq[start:]))
+                    if hit is not None:
+                        rows["now"].append((r, start, hit))
+                        break
 
-            def patch(li: int):
-                def hook(mod, args, kwargs):
-                    if not rows.get("now"):
-                        return None
-                    x = layer_input(args, kwargs).clone()
-                    for r, offset, (dst, vals) in rows["now"]:
-                        x[r, [offset + p for p in dst]] = vals[li].to(x.device, x.dtype)
-                    return with_layer_input(args, kwargs, x)
-                return hook
+        def patch(li: int):
+            def hook(mod, args, kwargs):
+                if not rows.get("now"):
+                    return None
+                x = layer_input(args, kwargs).clone()
+                for r, offset, (dst, vals) in rows["now"]:
+                    x[r, [offset + p for p in dst]] = vals[li].to(x.device, x.dtype)
+                return with_layer_input(args, kwargs, x)
+            return hook
 
-            handles = [body.embed_tokens.register_forward_pre_hook(find_rows, with_kwargs=True)]
-            handles += [(layers[layer] if layer < n else body.norm).register_forward_pre_hook(patch(li), with_kwargs=True)
-                        for li, layer in enumerate(self.layers)]
-            try:
-                yield model
-            finally:
-                for h in handles:
-                    h.remove()
+        def patch_final(li: int):  # layer n: the last layer's output, which the final norm reads
+            hook = patch(li)
+
+            def after(mod, args, output):
+                new = hook(mod, (layer_output(output),), {})
+                return None if new is None else with_layer_output(output, new[0][0])
+            return after
+
+        handles = [arch.embed.register_forward_pre_hook(find_rows, with_kwargs=True)]
+        handles += [layers[layer].register_forward_pre_hook(patch(li), with_kwargs=True) if layer < n
+                    else layers[-1].register_forward_hook(patch_final(li))
+                    for li, layer in enumerate(self.layers)]
+        try:
+            yield model
+        finally:
+            for h in handles:
+                h.remove()
 
 
 def weight_screen(pair: ModelPair, frames: dict[str, pd.DataFrame], *, top: int = 3, batch_size: int = 32) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interp import ModelSpec, load_pair
-from interp.cache.fastpath import unwrapped
+from interp.runtime import unwrapped
 from interp.diffing import (
     knowledge_by_popularity,
     linear_cka,

@@ -124,7 +124,7 @@ def test_packed_is_required_only_when_asked(model, monkeypatch):
     clean, corrupt = _batches()
     values, metric = clean_resid_pre(model, clean), logit_diff([10] * 3, [20] * 3)
     expected = resid_pre_sweep(model, corrupt, values, metric, layers=[1])
-    monkeypatch.setattr(packed_mod, "packable", lambda hf, n: None)  # e.g. flash attention
+    monkeypatch.setattr(packed_mod, "packable", lambda arch: None)  # e.g. flash attention
     assert (resid_pre_sweep(model, corrupt, values, metric, layers=[1]) - expected).abs().max().item() <= 1e-4
     with pytest.raises(ValueError, match="packed=True needs eager or sdpa attention"):
         resid_pre_sweep(model, corrupt, values, metric, layers=[1], packed=True)

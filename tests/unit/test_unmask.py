@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interp import ModelSpec, encode, load_model, load_pair
-from interp.cache.fastpath import unwrapped
+from interp.runtime import unwrapped
 from interp.patching import last_logits
 from interp.unmask import (
     Ablation, ActivationPatch, LowRankEdit, Steering, UnmaskFit, WeightRestore, answer_nll, fit_edit, gap_ci,

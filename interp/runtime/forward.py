@@ -1,0 +1,248 @@
+"""Running a model's layers at HF speed: the shared forward service below every analysis.
+
+A ``TransformerBridge`` wraps every submodule of the HF model in a component that fires hook
+points, which costs time even when no hook is attached. For the residual stream between decoder
+layers none of that is needed: :func:`unwrapped` puts the original modules back into the HF tree
+for the duration of a call and re-wraps them before control returns; the weights are the bridge's
+own, so values equal ``run_with_cache`` (the conformance tests check every family).
+
+Everything here goes through :class:`~interp.runtime.arch.Arch`, so it holds for every family
+interp knows: :func:`body_forward` (the residual stream leaving the final norm), :func:`layer_streams`
+(``resid_pre`` / ``resid_post`` of every layer), :func:`logits_at` (unembedding only where read),
+:func:`skip_below` (start a forward pass at a layer), and the argument helpers for a decoder layer's
+call (:func:`layer_input`, :func:`with_layer_input`, :func:`with_layer_arg`), which bind to the layer's
+signature because families pass the attention mask differently (GPT-2 positionally).
+
+When TransformerLens hooks are active on the bridge (``model.hooks(...)``, ``add_hook``) the fast
+path would not see them: :func:`use_fast` decides to run the bridge instead (said once in the log),
+or raises if the fast path was required.
+"""
+
+import inspect
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+from transformer_lens.model_bridge import TransformerBridge
+from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
+
+from interp.runtime.arch import Arch, arch_of
+
+__all__ = [
+    "unwrapped", "position_ids", "body_forward", "layer_streams", "logits_at", "final_logits", "normed_logits",
+    "layer_input", "with_layer_input", "with_layer_arg", "layer_output", "with_layer_output", "PassThrough",
+    "skip_below", "user_hooks", "use_fast", "FastPathUnavailable",
+]
+
+log = logging.getLogger("interp.runtime")
+_SAID: set[str] = set()
+
+
+def _say_once(key: str, message: str) -> None:
+    if key not in _SAID:
+        _SAID.add(key)
+        log.warning(message)
+
+
+class FastPathUnavailable(RuntimeError):
+    """A fast path was required (``fast=True``) where it cannot give the bridge's numbers."""
+
+
+def _restore(module: nn.Module, swaps: list[tuple[nn.Module, str, nn.Module]]) -> None:
+    for name, child in list(module.named_children()):
+        if isinstance(child, GeneralizedComponent):
+            original = getattr(child, "original_component", None)
+            if original is None:
+                continue
+            swaps.append((module, name, child))
+            setattr(module, name, original)
+            _restore(original, swaps)
+        else:
+            _restore(child, swaps)
+
+
+@contextmanager
+def unwrapped(bridge: TransformerBridge) -> Iterator[nn.Module]:
+    """Yield the bridge's HF model with its original submodules in place; re-wrap on exit.
+
+    Keep the block short: TransformerLens calls inside it see no hook points. Interventions that
+    must compose with TransformerLens hook the HF modules (they fire in both paths) instead."""
+    hf = bridge.original_model
+    swaps: list[tuple[nn.Module, str, nn.Module]] = []
+    try:
+        _restore(hf, swaps)
+        yield hf
+    finally:
+        for parent, name, wrapper in reversed(swaps):
+            setattr(parent, name, wrapper)
+
+
+def user_hooks(model: TransformerBridge) -> list[str]:
+    """Names of the bridge's hook points that have TransformerLens hooks attached now."""
+    names = []
+    for name, hp in getattr(model, "hook_dict", {}).items():
+        if hp._forward_hooks or hp._forward_pre_hooks or hp._backward_hooks:
+            names.append(name)
+    return names
+
+
+def use_fast(model: TransformerBridge, fast: bool | None, what: str) -> bool:
+    """Whether ``what`` may take its fast path: ``False`` if asked, or if TransformerLens hooks are
+    active (the bridge runs instead, said once in the log); ``fast=True`` with hooks active raises."""
+    if fast is False:
+        return False
+    active = user_hooks(model)
+    if not active:
+        return True
+    if fast:
+        raise FastPathUnavailable(f"{what}: fast=True, but TransformerLens hooks are active on {', '.join(active[:3])}"
+                                  f"{' ...' if len(active) > 3 else ''}; the fast path would not run them. "
+                                  "Pass fast=None to run through the bridge, or remove the hooks")
+    _say_once(f"hooks:{what}", f"{what}: TransformerLens hooks are active ({active[0]}, ...); running through the "
+              "bridge's hook points instead of the fast path")
+    return False
+
+
+def position_ids(mask: Tensor) -> Tensor:
+    """Position ids of a left-padded batch (0 at each row's first real token), as the bridge uses."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def layer_input(args: tuple, kwargs: dict[str, Any]) -> Tensor:
+    """The residual stream entering a decoder layer (first positional or ``hidden_states``)."""
+    if args and isinstance(args[0], torch.Tensor):
+        return args[0]
+    return kwargs["hidden_states"]
+
+
+def with_layer_input(args: tuple, kwargs: dict[str, Any], hidden: Tensor) -> tuple[tuple, dict[str, Any]]:
+    """``(args, kwargs)`` of a decoder layer call with its input residual stream replaced by
+    ``hidden`` (what a forward pre-hook with ``with_kwargs=True`` returns)."""
+    if args and isinstance(args[0], torch.Tensor):
+        return (hidden,) + tuple(args[1:]), kwargs
+    return args, {**kwargs, "hidden_states": hidden}
+
+
+def with_layer_arg(module: nn.Module, args: tuple, kwargs: dict[str, Any], name: str,
+                   value: Any) -> tuple[tuple, dict[str, Any]]:
+    """``(args, kwargs)`` of a call of ``module`` with argument ``name`` set to ``value``, wherever
+    the caller put it (GPT-2 passes ``attention_mask`` positionally, Llama by keyword)."""
+    params = list(inspect.signature(module.forward).parameters)
+    if name in params:
+        i = params.index(name)
+        if i < len(args):
+            return args[:i] + (value,) + args[i + 1:], kwargs
+    return args, {**kwargs, name: value}
+
+
+def layer_output(output: Any) -> Tensor:
+    """The residual stream leaving a decoder layer (a tensor or the first element of a tuple)."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def with_layer_output(output: Any, hidden: Tensor) -> Any:
+    """A decoder layer's ``output`` with its residual stream replaced by ``hidden``."""
+    if isinstance(output, tuple):
+        return (hidden,) + output[1:]
+    if isinstance(output, list):
+        return [hidden] + output[1:]
+    return hidden
+
+
+class PassThrough(nn.Module):
+    """Stands in for a decoder layer below the one a pass starts at: returns its input."""
+
+    def forward(self, hidden_states: Tensor, *args, **kwargs) -> Tensor:
+        return hidden_states
+
+
+@contextmanager
+def skip_below(arch: Arch, start: int) -> Iterator[None]:
+    """Within the block, layers ``0 .. start-1`` of ``arch`` are pass-through modules (a forward
+    pass that replaces the input of layer ``start`` does not compute them)."""
+    layers = arch.layer_list
+    saved = [layers[i] for i in range(start)]
+    try:
+        for i in range(start):
+            layers[i] = PassThrough()
+        yield
+    finally:
+        for i, module in enumerate(saved):
+            layers[i] = module
+
+
+def final_logits(arch: "Arch | nn.Module", hidden: Tensor) -> Tensor:
+    """Unembed already-normed hidden states ``[..., d]`` (with the model's logit soft-cap, if any)."""
+    arch = arch if isinstance(arch, Arch) else arch_of(arch)
+    logits = arch.unembed(hidden)
+    cap = arch.softcap
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def normed_logits(arch: Arch, resid: Tensor) -> Tensor:
+    """Logits of residual streams ``[..., d]`` through the final norm and the unembedding (the
+    logit lens; at the last layer's output this is the model's own output)."""
+    return final_logits(arch, arch.final_norm(resid))
+
+
+def body_forward(arch: Arch, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
+    """The body's final-normed hidden states ``[batch, pos, d]`` (no unembedding); left padding
+    handled with position ids from the mask."""
+    kwargs.setdefault("use_cache", False)
+    out = arch.body(input_ids=input_ids, attention_mask=attention_mask,
+                    position_ids=kwargs.pop("position_ids", position_ids(attention_mask)), **kwargs)
+    return out.last_hidden_state
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def logits_at(model: TransformerBridge, batch: Any, position: str = "last", *,
+              fast: bool | None = None) -> Float[Tensor, "batch vocab"]:
+    """Next-token logits at one marked position of each row, unembedding only there (runs
+    through any hooks on the HF modules; through the bridge when TransformerLens hooks are on)."""
+    device = _device(model)
+    b = batch.to(device)
+    rows = torch.arange(len(b), device=device)
+    with torch.inference_mode():
+        if not use_fast(model, fast, "logits_at"):
+            return model(b.input_ids, attention_mask=b.attention_mask)[rows, b.position(position)]
+        with unwrapped(model):
+            arch = arch_of(model)
+            hidden = body_forward(arch, b.input_ids, b.attention_mask)
+            return final_logits(arch, hidden[rows, b.position(position)])
+
+
+def layer_streams(model: TransformerBridge, input_ids: Tensor, attention_mask: Tensor, *, post: bool,
+                  fast: bool | None = None) -> list[Tensor]:
+    """The residual stream entering (``post=False``) or leaving each decoder layer, all positions
+    (one forward pass through the body, no unembedding)."""
+    n = int(model.cfg.n_layers)
+    if not use_fast(model, fast, "layer_streams"):
+        from interp import hooks
+
+        names = [hooks.name("resid_post" if post else "resid_pre", i) for i in range(n)]
+        with torch.inference_mode():
+            _, cache = model.run_with_cache(input_ids, attention_mask=attention_mask, names_filter=names)
+        return [cache[x] for x in names]
+    out: list[Tensor] = [None] * n  # type: ignore[list-item]
+    with torch.inference_mode(), unwrapped(model):
+        arch = arch_of(model)
+        if post:
+            handles = [layer.register_forward_hook(lambda mod, a, o, i=i: out.__setitem__(i, layer_output(o)))
+                       for i, layer in enumerate(arch.layers)]
+        else:
+            handles = [layer.register_forward_pre_hook(
+                lambda mod, args, kwargs, i=i: out.__setitem__(i, layer_input(args, kwargs)), with_kwargs=True)
+                for i, layer in enumerate(arch.layers)]
+        try:
+            body_forward(arch, input_ids, attention_mask)
+        finally:
+            for h in handles:
+                h.remove()
+    return out
