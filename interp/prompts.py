@@ -25,7 +25,9 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-__all__ = ["PromptBatch", "format_prompt", "format_prompts", "encode", "POSITION_NAMES"]
+from interp.chat_formats import bos_is_turn_marker, stop_token_ids, turn_token_ids
+
+__all__ = ["PromptBatch", "format_prompt", "format_prompts", "encode", "token_ids", "POSITION_NAMES"]
 
 POSITION_NAMES: tuple[str, ...] = ("last", "span_last", "answer_first", "answer_last")
 
@@ -142,12 +144,18 @@ def _encode_one(tokenizer: Any, text: str, span: Span, row: int, add_bos: bool) 
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=want_offsets)
     ids = list(enc["input_ids"])
     bos = tokenizer.bos_token_id
+    marker = bos is not None and bos_is_turn_marker(tokenizer)  # ChatML's <|im_start|> as BOS: one per turn
     shift = 0
-    if add_bos and bos is not None and (not ids or ids[0] != bos):
+    if add_bos and bos is not None and not marker and (not ids or ids[0] != bos):
         ids = [bos] + ids
         shift = 1
-    if bos is not None and ids.count(bos) > 1:
-        raise ValueError(f"row {row}: prompt holds {ids.count(bos)} BOS tokens; format it without a BOS in the text")
+    if bos is not None and ids[:2] == [bos, bos]:
+        raise ValueError(f"row {row}: prompt starts with a doubled BOS ({tokenizer.bos_token!r} twice); the text already "
+                         "holds one: format it without a BOS, or encode with add_bos=False")
+    if bos is not None and not marker and bos not in turn_token_ids(tokenizer) | set(stop_token_ids(tokenizer)) \
+            and ids.count(bos) > 1:
+        raise ValueError(f"row {row}: prompt holds {ids.count(bos)} BOS tokens; one sequence start is expected. "
+                         "Format one conversation per prompt, without a BOS in the text")
     span_last = None
     char_span = _char_span(text, span, row)
     if char_span is not None:
@@ -157,6 +165,13 @@ def _encode_one(tokenizer: Any, text: str, span: Span, row: int, add_bos: bool) 
             raise ValueError(f"row {row}: no token covers the marked span {text[start:end]!r}")
         span_last = hits[-1] + shift
     return ids, span_last
+
+
+def token_ids(tokenizer: Any, text: str, *, add_bos: bool = True) -> list[int]:
+    """The token ids of one formatted prompt under :func:`encode`'s sequence-start rule: one BOS
+    where the tokenizer has one (prepended if missing, never doubled), none where it has none
+    (Qwen), and ChatML's turn marker left as the template wrote it."""
+    return _encode_one(tokenizer, text, None, 0, add_bos)[0]
 
 
 def encode(
@@ -172,8 +187,10 @@ def encode(
     Args:
         tokenizer: the side's tokenizer.
         texts: formatted prompts (from :func:`format_prompt`). A chat-formatted prompt already
-            starts with BOS; for plain text one BOS is prepended. Either way each row holds
-            exactly one BOS.
+            starts with BOS where its template writes one; otherwise one BOS is prepended (for a
+            tokenizer that has one). A row never starts with two BOS tokens, and holds more than
+            one only where the chat format uses the BOS token as a turn or end marker (ChatML
+            tokenizers whose BOS is ``<|im_start|>``; OLMo-2, whose BOS is also its EOS).
         spans: per prompt, the substring to mark (its last occurrence) or a ``(start, end)``
             character range; gives the ``span_last`` position.
         answers: per prompt, text appended after the prompt (tokenized on its own, so the answer's

@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
+from interp.chat_formats import stop_token_ids
 from interp.prompts import encode
 
 __all__ = ["generate"]
@@ -80,12 +81,7 @@ def generate(
         groups.setdefault(prefixes[i] if prefixes is not None else "", []).append(i)
     chunks = [idx[s: s + batch_size] for idx in groups.values() for s in range(0, len(idx), batch_size)]
     out: list[list[str]] = [[] for _ in prompts]
-    eos = [tok.eos_token_id] if tok.eos_token_id is not None else []
-    # Chat models end a turn with their own token; stop there too.
-    for end in ("<end_of_turn>", "<|im_end|>", "<|eot_id|>"):
-        tid = tok.convert_tokens_to_ids(end)
-        if isinstance(tid, int) and tid != tok.unk_token_id and tid not in eos:
-            eos.append(tid)
+    eos = stop_token_ids(tok)  # EOS and the chat format's end-of-turn tokens
     if stop_at_newline:
         for nl in ("\n", "\n\n"):
             ids = tok(nl, add_special_tokens=False)["input_ids"]

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from interp.behavior.generate import generate
 from interp.models import ModelPair
 from interp.runtime import arch_of, body_forward, final_logits, unwrapped
-from interp.prompts import format_prompt
+from interp.chat_formats import stop_token_ids
+from interp.prompts import format_prompt, token_ids
 
 __all__ = ["ShiftResult", "response_shift", "SHIFT_CLASSES"]
 
@@ -156,14 +157,13 @@ def response_shift(
                          return_ids=True, progress="aligned responses" if progress else False)
 
     def prompt_ids(text: str) -> list[int]:
-        ids = tok(text, add_special_tokens=False).input_ids
-        return ids if ids[:1] == [tok.bos_token_id] else [tok.bos_token_id] + ids
+        return token_ids(tok, text)
 
     a_prompts = [prompt_ids(p) for p in aligned_prompts]
     b_prompts = a_prompts if base_format == "chat" else [
         prompt_ids(format_prompt(q, style=pair.style("base"), tokenizer=pair.base.tokenizer)) for q in questions]
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    stops = {t for t in (tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")) if isinstance(t, int)}
+    stops = set(stop_token_ids(tok))
     rows = []
     keep = [i for i, r in enumerate(responses) if r]
     bar = tqdm(total=len(keep), desc="scoring responses", unit="prompt", disable=not progress)

@@ -61,8 +61,10 @@ def test_bad_spans_and_lengths(chat_model):
         encode(tok, ["a", "b"], answers=["x"])
     with pytest.raises(ValueError, match="needs at least one prompt"):
         encode(tok, [])
-    with pytest.raises(ValueError, match="row 0: prompt holds 2 BOS tokens"):
+    with pytest.raises(ValueError, match="row 0: prompt starts with a doubled BOS"):
         encode(tok, [tok.bos_token + tok.bos_token + "hi"])
+    with pytest.raises(ValueError, match="row 0: prompt holds 2 BOS tokens; one sequence start is expected"):
+        encode(tok, [tok.bos_token + "hi" + tok.bos_token + "there"])
 
 
 def test_left_padding_matches_single_prompts(chat_model):
