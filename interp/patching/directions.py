@@ -17,7 +17,7 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from interp.patching.core import clean_resid_pre, logits_at
 from interp.prompts import PromptBatch
-from interp.runtime import arch_of, check_layer, layer_input, layer_output, with_layer_input, with_layer_output
+from interp.runtime import arch_of, check_layer, layer_input, on_layer_input, on_layer_output, with_layer_input
 
 __all__ = ["mean_diff_directions", "ablated", "added", "after_first", "kl_last_token", "last_logits", "orthogonalize_weights"]
 
@@ -97,22 +97,18 @@ def ablated(
             keep = torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
         return x - ((x @ q) * keep.to(x.dtype).unsqueeze(-1)) @ q.T
 
-    def enter(mod, args, kwargs):
-        x = layer_input(args, kwargs)
+    def enter(x: Tensor, kwargs: dict) -> Tensor:
         state["keep"] = after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
-        return with_layer_input(args, kwargs, project(x))
+        return project(x)
 
     def mid(mod, args, kwargs):
         return with_layer_input(args, kwargs, project(layer_input(args, kwargs)))
 
-    def leave(mod, args, output):  # the last layer's output is what the final norm reads
-        return with_layer_output(output, project(layer_output(output)))
-
-    layers = arch.layers
-    handles = [layer.register_forward_pre_hook(enter, with_kwargs=True) for layer in layers]
-    for i in range(len(layers)):
+    handles = on_layer_input(arch, 0, enter)
+    for i in range(arch.n_layers):
+        handles += on_layer_input(arch, i, lambda x, kwargs: project(x)) if i else []
         handles += [m.register_forward_pre_hook(mid, with_kwargs=True) for m in arch.mid(i)]
-    handles.append(layers[-1].register_forward_hook(leave))
+        handles.append(on_layer_output(arch, i, project))  # the last one's output is what the final norm reads
     try:
         yield model
     finally:
@@ -128,15 +124,15 @@ def added(model: TransformerBridge, direction: Float[Tensor, " d_model"], layer:
     arch = arch_of(model)
     check_layer(layer, arch.n_layers)
 
-    def add(mod, args, kwargs):
-        x = layer_input(args, kwargs)
-        return with_layer_input(args, kwargs, x + scale * after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype))
+    def add(x: Tensor, kwargs: dict) -> Tensor:
+        return x + scale * after_first(kwargs, x).unsqueeze(-1) * direction.to(x.device, x.dtype)
 
-    handle = arch.layers[layer].register_forward_pre_hook(add, with_kwargs=True)
+    handles = on_layer_input(arch, layer, add)
     try:
         yield model
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
 
 
 def after_first(kwargs: dict, x: Tensor) -> Tensor:

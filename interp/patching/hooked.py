@@ -45,6 +45,9 @@ def clean_activations(model: TransformerBridge, batch: PromptBatch, kind: str,
     """``[layers, batch, pos, ...]`` activations of ``kind`` (a :data:`SWEEP_KINDS` entry or
     ``"z"``, the per-head attention output ``[.., n_heads, d_head]``) on ``batch``."""
     layers = check_layers(layers, int(model.cfg.n_layers))
+    if kind != "z":
+        _check_kind(kind)
+    _check_hook(model, _hook_name(kind, layers[0]), kind)
     names = [_hook_name(kind, layer) for layer in layers]
     device = next(model.parameters()).device
     b = batch.to(device)
@@ -69,9 +72,19 @@ def _run(model: TransformerBridge, ids: Tensor, mask: Tensor, fwd_hooks: list, m
     return grabbed[0]
 
 
-def _check_kind(kind: str) -> None:
+def _check_kind(kind: str, model: TransformerBridge | None = None) -> None:
     if kind not in SWEEP_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SWEEP_KINDS)}, got {kind!r}")
+    if model is not None:
+        _check_hook(model, hooks.name(kind, 0), kind)
+
+
+def _check_hook(model: TransformerBridge, name: str, kind: str) -> None:
+    if name not in model.hook_dict:
+        have = [k for k in (*SWEEP_KINDS, "z") if _hook_name(k, 0) in model.hook_dict]
+        why = " (attention and MLP run in parallel: there is no stream between them)" if kind == "resid_mid" else ""
+        raise ValueError(f"{type(model.original_model).__name__} has no {kind} hook point ({name}){why}; "
+                         f"this model has {', '.join(have)}")
 
 
 def hook_sweep(
@@ -99,7 +112,7 @@ def hook_sweep(
     ``resid_pre`` sweep of layer ``l + 1``. ``packed=False``: every cell runs the whole model
     through the bridge's hooks.
     """
-    _check_kind(kind)
+    _check_kind(kind, model)
     layers = check_layers(layers, int(model.cfg.n_layers))
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
     result = _packed_hook_sweep(model, b, values, metric, kind, layers, positions, value_positions, mpos, max_batch,

@@ -34,7 +34,8 @@ class Family:
         layers: the decoder-layer list on the body.
         final_norm: the norm after the last layer, on the body.
         embed: the token embedding on the body.
-        unembed: the LM head on the causal LM.
+        unembed: the LM head on the causal LM (space-separated alternatives, first found wins:
+            GPT-NeoX's is ``lm_head`` in current transformers, ``embed_out`` in older ones).
         pos_embed: a learned absolute position embedding on the body (GPT-2), if any.
         mid: the module of each layer whose input is the residual stream between attention and
             MLP (``resid_mid``); ``None`` for parallel attention + MLP.
@@ -69,7 +70,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("olmo2", ("olmo2",), mid="mlp", post_norm=True),
     Family("phi3", ("phi3",)),
     Family("gpt_neox", ("gpt_neox",), body="gpt_neox", final_norm="final_layer_norm", embed="embed_in",
-           unembed="embed_out", mid=None, writers=("attention.dense", "mlp.dense_4h_to_h")),
+           unembed="lm_head embed_out", mid=None, writers=("attention.dense", "mlp.dense_4h_to_h")),
     Family("gpt2", ("gpt2",), body="transformer", layers="h", final_norm="ln_f", embed="wte", pos_embed="wpe",
            mid="ln_2", writers=("attn.c_proj", "mlp.c_proj"), conv1d=True),
 )
@@ -152,7 +153,11 @@ class Arch:
 
     @property
     def unembed(self) -> nn.Module:
-        return original(getattr(self.hf, self.family.unembed))
+        for name in self.family.unembed.split():
+            head = getattr(self.hf, name, None)
+            if head is not None:
+                return original(head)
+        raise NotImplementedError(f"{type(self.hf).__name__} has no LM head named {self.family.unembed!r}")
 
     @property
     def softcap(self) -> float | None:

@@ -18,7 +18,7 @@ def check_layer(layer: int, n_layers: int, what: str = "layer") -> int:
     return layer
 
 
-def check_layers(layers: "Iterable[int] | None", n_layers: int, what: str = "layers") -> list[int]:
+def check_layers(layers: "Iterable[int] | int | None", n_layers: int, what: str = "layers") -> list[int]:
     """``layers`` (default: all) as a non-empty list of ints in ``[0, n_layers)``, order kept."""
     if layers is None:
         return list(range(n_layers))

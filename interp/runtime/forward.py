@@ -20,22 +20,23 @@ or raises if the fast path was required.
 
 import inspect
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 from transformer_lens.model_bridge import TransformerBridge
 from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 
-from interp.runtime.arch import Arch, arch_of
+from interp.runtime.arch import Arch, arch_of, family_of, original
 
 __all__ = [
     "unwrapped", "position_ids", "body_forward", "layer_streams", "logits_at", "final_logits", "normed_logits",
     "layer_input", "with_layer_input", "with_layer_arg", "layer_output", "with_layer_output", "PassThrough",
-    "skip_below", "user_hooks", "use_fast", "FastPathUnavailable",
+    "skip_below", "user_hooks", "use_fast", "FastPathUnavailable", "on_layer_input", "on_layer_output",
 ]
 
 log = logging.getLogger("interp.runtime")
@@ -83,17 +84,25 @@ def unwrapped(bridge: TransformerBridge) -> Iterator[nn.Module]:
 
 def user_hooks(model: TransformerBridge) -> list[str]:
     """Names of the bridge's hook points that have TransformerLens hooks attached now."""
-    names = []
+    names: dict[int, str] = {}  # a hook point can have several names (aliases): report it once
     for name, hp in getattr(model, "hook_dict", {}).items():
         if hp._forward_hooks or hp._forward_pre_hooks or hp._backward_hooks:
-            names.append(name)
-    return names
+            names.setdefault(id(hp), getattr(hp, "name", None) or name)
+    return sorted(names.values())
 
 
 def use_fast(model: TransformerBridge, fast: bool | None, what: str) -> bool:
-    """Whether ``what`` may take its fast path: ``False`` if asked, or if TransformerLens hooks are
-    active (the bridge runs instead, said once in the log); ``fast=True`` with hooks active raises."""
+    """Whether ``what`` may take its fast path: ``False`` if asked, if the model's family has no
+    adapter, or if TransformerLens hooks are active (the bridge runs instead, said once in the log);
+    ``fast=True`` in those cases raises :class:`FastPathUnavailable`."""
     if fast is False:
+        return False
+    try:
+        family_of(model)
+    except NotImplementedError as e:
+        if fast:
+            raise FastPathUnavailable(f"{what}: fast=True, but {e}") from e
+        _say_once(f"family:{type(model.original_model).__name__}", f"{e}; running through the bridge instead")
         return False
     active = user_hooks(model)
     if not active:
@@ -151,6 +160,32 @@ def with_layer_output(output: Any, hidden: Tensor) -> Any:
     if isinstance(output, list):
         return [hidden] + output[1:]
     return hidden
+
+
+def on_layer_input(arch: Arch, layer: int, fn: Callable[[Tensor, dict], Tensor]) -> list[RemovableHandle]:
+    """Edit the residual stream entering ``layer``: ``fn(x, kwargs)`` returns the new stream.
+
+    Applied once per call, by whichever module the model's tree holds at that layer: the bridge's
+    block component (so its hook points, ``hook_resid_pre`` included, see the edited stream) or,
+    inside :func:`unwrapped`, the HF layer (the fast paths). Remove the returned handles to undo."""
+    entry = arch.layer_list[layer]
+    modules = {id(m): m for m in (entry, original(entry))}.values()
+
+    def pre(mod, args, kwargs):
+        if arch.layer_list[layer] is not mod:  # the other form of this layer is the one in the tree
+            return None
+        return with_layer_input(args, kwargs, fn(layer_input(args, kwargs), kwargs))
+
+    return [m.register_forward_pre_hook(pre, with_kwargs=True) for m in modules]
+
+
+def on_layer_output(arch: Arch, layer: int, fn: Callable[[Tensor], Tensor]) -> RemovableHandle:
+    """Edit the residual stream leaving ``layer`` (``fn(x)`` returns the new stream), on the HF
+    layer, which runs in both paths (the bridge's ``hook_resid_post`` sees the edited stream)."""
+    def post(mod, args, output):
+        return with_layer_output(output, fn(layer_output(output)))
+
+    return arch.layers[layer].register_forward_hook(post)
 
 
 class PassThrough(nn.Module):

@@ -41,7 +41,7 @@ from interp.models import ModelPair
 from interp.patching.directions import ablated
 from interp.patching.directions import after_first as _after_first
 from interp.prompts import format_prompt
-from interp.runtime import arch_of, check_layer, layer_input, with_layer_input
+from interp.runtime import arch_of, check_layer, on_layer_input
 
 __all__ = [
     "Intervention", "NoIntervention", "Ablation", "Steering", "LowRankEdit", "side_prompts", "after_first", "check_layer",
@@ -192,15 +192,15 @@ class _LayerEdit(Intervention):
         check_layer(self.layer, int(model.cfg.n_layers))
         if self.positions not in EDIT_POSITIONS:
             raise ValueError(f"positions must be one of {EDIT_POSITIONS}, got {self.positions!r}")
-        def edit(mod, args, kwargs):
-            x = layer_input(args, kwargs)
-            return with_layer_input(args, kwargs, x + edit_mask(kwargs, x, self.positions).unsqueeze(-1) * self.delta(x))
+        def edit(x: Tensor, kwargs: dict) -> Tensor:
+            return x + edit_mask(kwargs, x, self.positions).unsqueeze(-1) * self.delta(x)
 
-        handle = arch_of(model).layers[self.layer].register_forward_pre_hook(edit, with_kwargs=True)
+        handles = on_layer_input(arch_of(model), self.layer, edit)
         try:
             yield model
         finally:
-            handle.remove()
+            for h in handles:
+                h.remove()
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pandas as pd
 
 from interp.patching import answer_vs_token
 from interp.prompts import encode
-from interp.runtime import arch_of, check_layer, layer_input, layer_output, unwrapped, with_layer_input, with_layer_output
+from interp.runtime import arch_of, check_layer, on_layer_input, on_layer_output, unwrapped
 from interp.unmask.interventions import Intervention, side_prompts
 from interp.unmask.learn import answer_nll
 
@@ -168,7 +168,6 @@ class ActivationPatch(Intervention):
         rows: dict[str, list] = {}
         n = int(model.cfg.n_layers)
         arch = arch_of(model)
-        layers = arch.layers
 
         def find_rows(mod, args, kwargs):
             ids = args[0] if args else kwargs.get("input")
@@ -184,27 +183,18 @@ class ActivationPatch(Intervention):
                         break
 
         def patch(li: int):
-            def hook(mod, args, kwargs):
+            def write(x: Tensor, kwargs: dict | None = None) -> Tensor:
                 if not rows.get("now"):
-                    return None
-                x = layer_input(args, kwargs).clone()
+                    return x
+                x = x.clone()
                 for r, offset, (dst, vals) in rows["now"]:
                     x[r, [offset + p for p in dst]] = vals[li].to(x.device, x.dtype)
-                return with_layer_input(args, kwargs, x)
-            return hook
-
-        def patch_final(li: int):  # layer n: the last layer's output, which the final norm reads
-            hook = patch(li)
-
-            def after(mod, args, output):
-                new = hook(mod, (layer_output(output),), {})
-                return None if new is None else with_layer_output(output, new[0][0])
-            return after
+                return x
+            return write
 
         handles = [arch.embed.register_forward_pre_hook(find_rows, with_kwargs=True)]
-        handles += [layers[layer].register_forward_pre_hook(patch(li), with_kwargs=True) if layer < n
-                    else layers[-1].register_forward_hook(patch_final(li))
-                    for li, layer in enumerate(self.layers)]
+        for li, layer in enumerate(self.layers):  # layer n: the last layer's output, which the final norm reads
+            handles += on_layer_input(arch, layer, patch(li)) if layer < n else [on_layer_output(arch, n - 1, patch(li))]
         try:
             yield model
         finally:
