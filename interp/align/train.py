@@ -13,13 +13,22 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from interp.align.config import AlignConfig
+from interp.chat_formats import format_of
 from interp.prompts import encode, format_prompt
+from interp.runtime import arch_of, body_forward, final_logits
 
 __all__ = ["tokenize_examples", "sft_lora", "response_loss"]
 
 
-def tokenize_examples(tokenizer: Any, examples: list[dict], end_of_turn: str = "<end_of_turn>") -> list[tuple[list[int], int]]:
-    """``(token ids, number of prompt tokens)`` per example: chat prompt + response + end of turn."""
+def tokenize_examples(tokenizer: Any, examples: list[dict], end_of_turn: str | None = None) -> list[tuple[list[int], int]]:
+    """``(token ids, number of prompt tokens)`` per example: chat prompt + response + end of turn
+    (default: the end-of-turn token of the tokenizer's chat format, see :mod:`interp.chat_formats`)."""
+    if end_of_turn is None:
+        fmt = format_of(tokenizer)
+        if fmt is None:
+            raise ValueError("tokenize_examples: the tokenizer's chat template is not a registered format; "
+                             "pass end_of_turn= (the token that ends an assistant turn)")
+        end_of_turn = fmt.end_of_turn[0]
     out = []
     for ex in examples:
         prompt = format_prompt(ex["question"], style="chat", tokenizer=tokenizer)
@@ -31,12 +40,10 @@ def tokenize_examples(tokenizer: Any, examples: list[dict], end_of_turn: str = "
 
 def response_loss(causal_lm: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of the tokens where ``target_mask`` is 1, unembedding only there."""
-    hidden = causal_lm.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    arch = arch_of(causal_lm)
+    hidden = body_forward(arch, input_ids, attention_mask, position_ids=None)
     pick = target_mask[:, 1:].bool()
-    logits = causal_lm.lm_head(hidden[:, :-1][pick])
-    cap = getattr(causal_lm.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
+    logits = final_logits(arch, hidden[:, :-1][pick])
     return F.cross_entropy(logits.float(), input_ids[:, 1:][pick])
 
 

@@ -43,6 +43,8 @@ class Family:
         post_norm: attention / MLP outputs are normalised before the residual add (no weight edit
             removes a direction from the stream).
         conv1d: the writers store their weight as ``[in, out]`` (GPT-2's ``Conv1D``).
+        attn: the attention block of each layer (parameter-name prefix).
+        mlp: the MLP block of each layer (parameter-name prefix).
     """
 
     name: str
@@ -57,6 +59,8 @@ class Family:
     writers: tuple[str, ...] = ("self_attn.o_proj", "mlp.down_proj")
     post_norm: bool = False
     conv1d: bool = False
+    attn: str = "self_attn"
+    mlp: str = "mlp"
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -70,9 +74,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("olmo2", ("olmo2",), mid="mlp", post_norm=True),
     Family("phi3", ("phi3",)),
     Family("gpt_neox", ("gpt_neox",), body="gpt_neox", final_norm="final_layer_norm", embed="embed_in",
-           unembed="lm_head embed_out", mid=None, writers=("attention.dense", "mlp.dense_4h_to_h")),
+           unembed="lm_head embed_out", mid=None, writers=("attention.dense", "mlp.dense_4h_to_h"), attn="attention"),
     Family("gpt2", ("gpt2",), body="transformer", layers="h", final_norm="ln_f", embed="wte", pos_embed="wpe",
-           mid="ln_2", writers=("attn.c_proj", "mlp.c_proj"), conv1d=True),
+           mid="ln_2", writers=("attn.c_proj", "mlp.c_proj"), conv1d=True, attn="attn"),
 )
 _BY_TYPE = {t: f for f in FAMILIES for t in f.model_types}
 

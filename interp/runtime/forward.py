@@ -226,10 +226,12 @@ def normed_logits(arch: Arch, resid: Tensor) -> Tensor:
 
 def body_forward(arch: Arch, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
     """The body's final-normed hidden states ``[batch, pos, d]`` (no unembedding); left padding
-    handled with position ids from the mask."""
+    handled with position ids from the mask (``position_ids=None``: the model's own default)."""
     kwargs.setdefault("use_cache", False)
-    out = arch.body(input_ids=input_ids, attention_mask=attention_mask,
-                    position_ids=kwargs.pop("position_ids", position_ids(attention_mask)), **kwargs)
+    pid = kwargs.pop("position_ids", position_ids(attention_mask))
+    if pid is not None:
+        kwargs["position_ids"] = pid
+    out = arch.body(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
     return out.last_hidden_state
 
 

@@ -27,13 +27,12 @@ WEIGHT_KINDS: tuple[str, ...] = ("attn", "mlp", "all")
 def _layer_params(model: TransformerBridge, layer: int, kind: str) -> dict[str, Tensor]:
     """The parameters of one decoder layer of ``kind`` (attention block, MLP block or all), by name."""
     with unwrapped(model):  # HF parameter names, without the bridge's wrappers
-        params = dict(arch_of(model).layers[layer].named_parameters())
+        arch = arch_of(model)
+        params = dict(arch.layers[layer].named_parameters())
     if kind == "all":
         return params
-    attn_names = ("self_attn.", "attn.", "attention.")
-    mlp_names = ("mlp.", "feed_forward.")
-    prefixes = attn_names if kind == "attn" else mlp_names
-    return {n: p for n, p in params.items() if n.startswith(prefixes)}
+    prefix = (arch.family.attn if kind == "attn" else arch.family.mlp) + "."
+    return {n: p for n, p in params.items() if n.startswith(prefix)}
 
 
 @dataclass
