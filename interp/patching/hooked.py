@@ -72,6 +72,15 @@ def _run(model: TransformerBridge, ids: Tensor, mask: Tensor, fwd_hooks: list, m
     return grabbed[0]
 
 
+def _writable(act: Tensor, kind: str) -> Tensor:
+    """The activation a patch writes into. ``resid_mid`` is the residual stream between attention
+    and MLP: the bridge's hook point for it is the MLP-side norm's input, which is the very tensor
+    the block's skip connection adds, so the patch writes in place and reaches both (as in
+    TransformerLens's ``HookedTransformer``, where ``hook_resid_mid`` feeds both); a copy would
+    patch only what the MLP reads. Every other kind is written into a copy."""
+    return act if kind == "resid_mid" else act.clone()
+
+
 def _check_kind(kind: str, model: TransformerBridge | None = None) -> None:
     if kind not in SWEEP_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SWEEP_KINDS)}, got {kind!r}")
@@ -132,7 +141,7 @@ def hook_sweep(
                 src = value_positions[start: start + k].reshape(-1)
 
                 def patch(act: Tensor, hook, layer=layer, dst=dst, src=src, k=k) -> Tensor:
-                    act = act.clone()
+                    act = _writable(act, kind)
                     act[torch.arange(k * B, device=device), dst] = values[layer, rows.repeat(k), src].to(act.dtype)
                     return act
 
@@ -217,7 +226,7 @@ def _cell_patch(kind: str, layer: int, written: Tensor, positions: Tensor, B: in
         src = written[start: start + k].reshape(k * B, -1)
 
         def patch(act: Tensor, hook) -> Tensor:
-            act = act.clone()
+            act = _writable(act, kind)
             act[copies, dst] = src.to(act.dtype)
             return act
 

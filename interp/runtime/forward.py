@@ -18,6 +18,7 @@ path would not see them: :func:`use_fast` decides to run the bridge instead (sai
 or raises if the fast path was required.
 """
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterator
@@ -136,11 +137,16 @@ def with_layer_input(args: tuple, kwargs: dict[str, Any], hidden: Tensor) -> tup
     return args, {**kwargs, "hidden_states": hidden}
 
 
+@functools.lru_cache(maxsize=None)
+def _params(cls: type) -> tuple[str, ...]:
+    return tuple(inspect.signature(cls.forward).parameters)[1:]  # without self
+
+
 def with_layer_arg(module: nn.Module, args: tuple, kwargs: dict[str, Any], name: str,
                    value: Any) -> tuple[tuple, dict[str, Any]]:
     """``(args, kwargs)`` of a call of ``module`` with argument ``name`` set to ``value``, wherever
     the caller put it (GPT-2 passes ``attention_mask`` positionally, Llama by keyword)."""
-    params = list(inspect.signature(module.forward).parameters)
+    params = _params(type(module))
     if name in params:
         i = params.index(name)
         if i < len(args):

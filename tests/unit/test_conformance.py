@@ -18,6 +18,7 @@ from interp.patching import (
 )
 from interp.prompts import PromptBatch, encode, format_prompt
 from interp.runtime import arch_of, family_of, normed_logits
+from interp.runtime import original as original_of
 from tests import families
 
 FAMILY_NAMES = list(families.FAMILIES)
@@ -114,13 +115,35 @@ def test_hook_sweep_equals_transformer_lens(model, kind):
         with pytest.raises(ValueError, match="has no resid_mid hook point"):
             hook_sweep(model, _plain(corrupt), torch.zeros(2, 2, 7, 64), logit_diff([1, 1], [2, 2]), kind=kind)
         pytest.skip(f"{family_of(model).name} has no {kind} hook (parallel attention and MLP)")
-    ref = tl_patching.generic_activation_patch(
-        model, corrupt, cache, _tl_metric(), tl_patching.layer_pos_patch_setter, kind, ["layer", "pos"])
+    # TransformerLens's setter writes in place; under inference mode that write reaches the skip
+    # connection for resid_mid too (the stream is patched, as HookedTransformer defines it); with
+    # autograd on, the bridge hands the hook a copy and only the MLP input changes.
+    with torch.inference_mode():
+        ref = tl_patching.generic_activation_patch(
+            model, corrupt, cache, _tl_metric(), tl_patching.layer_pos_patch_setter, kind, ["layer", "pos"])
     values = clean_activations(model, _plain(clean), kind)
     for packed in (None, False):
         ours = hook_sweep(model, _plain(corrupt), values, logit_diff([10, 10], [20, 20]), kind=kind, packed=packed,
                           max_batch=4)
         assert (ours - ref).abs().max() <= TOL, packed
+
+
+def test_resid_mid_patch_replaces_the_stream_not_only_the_mlp_input(tokenizer):
+    """Independent of TransformerLens: patching resid_mid of the last layer at the last position
+    with v gives logits of final_norm(v + mlp(norm2(v)))."""
+    model = families.bridge("llama", tokenizer)
+    clean, corrupt = _ids(seed=11), _ids(seed=12)
+    values = clean_activations(model, _plain(clean), "resid_mid")
+    T = clean.shape[1]
+    ours = hook_sweep(model, _plain(corrupt), values, logit_diff([10, 10], [20, 20]), kind="resid_mid", layers=[1],
+                      positions=torch.full((1, 2), T - 1))
+    layer = arch_of(model).layers[1]
+    with torch.inference_mode():
+        v = values[1, :, -1]
+        mlp_in = original_of(layer.post_attention_layernorm)(v)
+        logits = normed_logits(arch_of(model), v + original_of(layer.mlp)(mlp_in))
+    expected = (logits[:, 10] - logits[:, 20]).mean()
+    assert abs(float(ours[0, 0]) - float(expected)) <= TOL
 
 
 def test_head_sweep_equals_transformer_lens(model):

@@ -193,7 +193,10 @@ def test_hook_sweep_equals_transformer_lens(model, kind, reference):
     a, b = 10, 20
     with torch.inference_mode():
         _, cache = model.run_with_cache(clean.input_ids)
-    ref = getattr(tl_patching, reference)(model, corrupt.input_ids, cache, lambda lg: (lg[:, -1, a] - lg[:, -1, b]).mean())
+        # inference mode: TransformerLens's in-place setter then patches resid_mid as a stream
+        # (skip connection included); see interp.patching.hooked._writable
+        ref = getattr(tl_patching, reference)(model, corrupt.input_ids, cache,
+                                              lambda lg: (lg[:, -1, a] - lg[:, -1, b]).mean())
     ours = hook_sweep(model, corrupt, clean_activations(model, clean, kind), logit_diff([a] * 3, [b] * 3), kind=kind,
                       max_batch=8)
     assert ours.shape == ref.shape and (ours - ref).abs().max().item() <= 1e-4
