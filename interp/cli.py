@@ -107,6 +107,21 @@ def pairs() -> None:
     typer.echo(list_pairs().to_string(index=False))
 
 
+@app.command()
+def arch(
+    model: Annotated[str, typer.Argument(help="Model spec: packaged name, hub id, HF folder or .gguf.")] = "gemma-3-270m",
+    chat_template: Annotated[Optional[str], typer.Option(help="Attach a registered template (gemma, llama3, mistral, "
+                                                         "chatml, phi3, olmo2) before describing.")] = None,
+) -> None:
+    """What interp knows about a model: its family adapter, chat format and which capabilities run
+    on it (fast path, bridge, or why not)."""
+    from interp.models import ModelSpec, load_model
+    from interp.runtime.describe import describe_model
+
+    m = load_model(ModelSpec(model, chat_template=chat_template), device="cpu")
+    typer.echo(describe_model(m).to_string(index=False))
+
+
 from interp.commands import register  # noqa: E402  (the analysis commands: cache, probe, patch, diff, knowledge, report)
 
 register(app)

@@ -82,3 +82,11 @@ def test_layers_argument():
     for bad in ("x", "5", "2-9"):
         with _pytest.raises(typer.BadParameter, match="--layers"):
             _layers(bad, 4)
+
+
+def test_arch_describes_a_model(tiny_gemma_dir):
+    result = runner.invoke(app, ["arch", str(tiny_gemma_dir), "--chat-template", "gemma"])
+    assert result.exit_code == 0, result.output
+    for fact in ("family", "gemma3", "chat format", "capability: weight orthogonalisation",
+                 "refused: outputs are normalised before the residual add"):
+        assert fact in result.output

@@ -129,3 +129,16 @@ def test_check_layers_messages():
         check_layers([], 3)
     with pytest.raises(ValueError, match=r"pass \[1\]"):
         check_layers(1, 3)
+
+
+def test_describe_model_states_each_capability(tokenizer):
+    from interp.runtime.describe import CAPABILITIES, describe_model
+
+    neox = describe_model(families.bridge("gpt_neox", tokenizer)).set_index("fact").value
+    assert neox["family"] == "gpt_neox" and neox["parallel attention + MLP"] == "True"
+    assert neox["capability: resid_mid sweep"].startswith("n/a")
+    assert neox["capability: weight orthogonalisation"] == "yes"
+    assert neox["chat format"] == "none"
+    assert all(f"capability: {c}" in neox.index for c in CAPABILITIES)
+    gpt2 = describe_model(families.bridge("gpt2", tokenizer)).set_index("fact").value
+    assert gpt2["tied embeddings"] == "True" and gpt2["capability: store"] == "fast path"
