@@ -16,6 +16,18 @@ pair = interp.load_pair("default")
 pair
 
 # %% [markdown]
+# ## What interp knows about the architecture
+# Each family (Llama, Mistral, Gemma 1/2/3, Qwen2/3, OLMo-2, Phi-3, GPT-NeoX, GPT-2) has an adapter
+# in `interp.runtime`; `describe_model` says which one applies, which chat format the tokenizer
+# follows, and which capabilities run on the fast path (the README's conformance table has the
+# measured differences against TransformerLens for every family). `interp arch MODEL` prints the same.
+
+# %%
+from interp.runtime.describe import describe_model
+
+describe_model(pair.aligned)
+
+# %% [markdown]
 # ## Prompts for each side
 # `format_prompt` writes plain text for the base and applies the chat template for the aligned model.
 
