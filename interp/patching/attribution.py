@@ -22,7 +22,7 @@ from interp import hooks
 from interp.patching.core import Metric, cell_setup, metric_of
 from interp.patching.hooked import SWEEP_KINDS, _Stop
 from interp.prompts import PromptBatch
-from interp.runtime import arch_of
+from interp.runtime import arch_of, check_layers
 
 __all__ = ["attribution_sweep", "compare_attribution"]
 
@@ -44,7 +44,7 @@ def attribution_sweep(
     compare with the sweep's values)."""
     if kind not in SWEEP_KINDS:
         raise ValueError(f"kind must be one of {', '.join(SWEEP_KINDS)}, got {kind!r}")
-    layers = list(range(int(model.cfg.n_layers))) if layers is None else list(layers)
+    layers = check_layers(layers, int(model.cfg.n_layers))
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
     device, B = b.input_ids.device, len(b)
     acts: dict[int, Tensor] = {}

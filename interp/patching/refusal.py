@@ -20,6 +20,7 @@ from interp.behavior import classify, generate
 from interp.models import ModelPair
 from interp.patching.directions import ablated, added, kl_last_token, last_logits, mean_diff_directions
 from interp.prompts import encode, format_prompt
+from interp.runtime import check_layers
 
 __all__ = ["RefusalResult", "refusal_direction"]
 
@@ -58,7 +59,7 @@ def refusal_direction(
         return [format_prompt(t, style="chat", tokenizer=tok) for t in texts]
 
     dirs = mean_diff_directions(model, encode(tok, chat(refused_train)), encode(tok, chat(answered_train)))
-    layers = list(layers) if layers is not None else list(range(1, pair.n_layers - 1))
+    layers = check_layers(layers, pair.n_layers) if layers is not None else list(range(1, pair.n_layers - 1))
     val = chat(list(refused_train)[:n_val])
     kl_batch = encode(tok, chat(list(answered_train)[:n_val]))
     clean_kl_logits = last_logits(model, kl_batch)

@@ -12,6 +12,7 @@ from interp.patching.attribution import attribution_sweep
 from interp.patching.core import Metric, clean_resid_pre, logits_at, resid_pre_sweep
 from interp.patching.hooked import SWEEP_KINDS, clean_activations, head_sweep, hook_sweep
 from interp.prompts import encode, format_prompt
+from interp.runtime import check_layers
 
 __all__ = ["PatchResult", "cross_model_sweep", "cross_model_attribution"]
 
@@ -103,7 +104,7 @@ def cross_model_sweep(
     marked positions at once; the result's positions are then ``head 0 .. head n-1``.
     """
     model, dst, values, dst_pos = _cross_inputs(pair, texts, direction, spans, positions, kind)
-    layer_list = list(layers) if layers is not None else list(range(pair.n_layers))
+    layer_list = check_layers(layers, pair.n_layers)
     if kind == "resid_pre":
         grid = resid_pre_sweep(model, dst, values, metric, layers=layers, positions=dst_pos,
                                metric_position=metric_position, max_batch=max_batch)
@@ -140,7 +141,7 @@ def cross_model_attribution(
     est = attribution_sweep(model, dst, values, metric, kind=kind, layers=layers, positions=dst_pos,
                             metric_position=metric_position)
     clean = _clean_metric(model, dst, metric, metric_position)
-    layer_list = list(layers) if layers is not None else list(range(pair.n_layers))
+    layer_list = check_layers(layers, pair.n_layers)
     return PatchResult((est + clean).detach().cpu(), layer_list, list(positions), clean, direction, kind, estimate=True)
 
 
