@@ -6,6 +6,8 @@ Below both the analyses and the CLI: any layer may write artefacts through it.
 import os
 from pathlib import Path
 
+from interp.atomic import atomic_path, atomic_write
+
 __all__ = ["save_artifacts"]
 
 
@@ -15,15 +17,9 @@ def save_artifacts(out: "str | os.PathLike[str]", name: str, frame=None, fig=Non
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if frame is not None:
-        path = out / f"{name}.csv"
-        tmp = out / f".{name}.csv.tmp"
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-        written.append(path)
+        with atomic_path(out / f"{name}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
+        written.append(out / f"{name}.csv")
     if fig is not None:
-        path = out / f"{name}.fig.json"
-        tmp = out / f".{name}.fig.json.tmp"
-        tmp.write_text(fig.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-        written.append(path)
+        written.append(atomic_write(out / f"{name}.fig.json", fig.to_json()))
     return written

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from interp.atomic import atomic_write
+
 __all__ = ["Report"]
 
 _CSS = """body{font-family:Arial,Helvetica,sans-serif;max-width:980px;margin:2em auto;color:#222}
@@ -57,7 +59,4 @@ class Report:
         body = "\n".join(self.parts)
         doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
                f"<style>{_CSS}</style></head><body><h1>{html.escape(self.title)}</h1>{body}</body></html>")
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(doc, encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, doc)

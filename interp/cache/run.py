@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp.cache.capture import POSITIONS, capture
-from interp.cache.store import ActivationStore, tensor_name, write_json_atomic
+from interp.atomic import atomic_path, write_json_atomic
+from interp.cache.store import ActivationStore, tensor_name
 from interp.data.schema import fingerprint
 from interp.hooks import HOOK_KINDS
 from interp.models import ModelPair, spec_of
@@ -214,9 +215,8 @@ def cache_activations(
             done_examples += len(batch)
             bar.update(len(batch))
             bar.set_postfix(ex_s=f"{done_examples / (time.perf_counter() - start):.1f}")
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        save_file({name: torch.cat(ts).contiguous() for name, ts in parts.items()}, str(tmp))
-        os.replace(tmp, final)
+        with atomic_path(final) as tmp:
+            save_file({name: torch.cat(ts).contiguous() for name, ts in parts.items()}, str(tmp))
         if world == 1:
             _write_manifest(out, cfg.sides, n_shards, n, cfg.shard_size)
     bar.close()
@@ -236,11 +236,9 @@ def cache_activations(
 def _write_examples(out: Path, ds: datasets.Dataset) -> None:
     scalar = ("string", "int64", "int32", "float64", "float32", "bool")
     keep = [c for c in ds.column_names if getattr(ds.features[c], "dtype", None) in scalar]
-    tmp = out / f".examples.jsonl.{os.getpid()}.tmp"
-    with tmp.open("w") as fh:
+    with atomic_path(out / "examples.jsonl") as tmp, tmp.open("w") as fh:
         for row in ds.select_columns(keep):
             fh.write(json.dumps(row, default=str) + "\n")
-    os.replace(tmp, out / "examples.jsonl")
 
 
 def _write_manifest(out: Path, sides: Sequence[str], n_shards: int, n: int, shard_size: int) -> None:

@@ -29,7 +29,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-__all__ = ["ActivationStore", "tensor_name", "read_safetensors_mmap", "write_json_atomic"]
+__all__ = ["ActivationStore", "tensor_name", "read_safetensors_mmap"]
 
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
 
@@ -37,13 +37,6 @@ _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int3
 def tensor_name(hook: str, layer: int, position: str) -> str:
     """The key of one (hook, layer, position) tensor inside a shard."""
     return f"{hook}.{layer}.{position}"
-
-
-def write_json_atomic(path: Path, obj: object) -> None:
-    """Write JSON to a temporary name and rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def read_safetensors_mmap(path: Path) -> dict[str, Tensor]:

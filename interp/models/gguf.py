@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from interp.atomic import write_json_atomic
 from interp.paths import cache_dir
 
 __all__ = ["convert_gguf", "sha256_file", "converted_dir", "MARKER"]
@@ -69,9 +70,7 @@ def _cached_sha256(path: Path) -> str:
         return memo[key]
     digest = sha256_file(path, progress=stat.st_size > (256 << 20))
     memo[key] = digest
-    tmp = memo_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(memo, indent=1))
-    os.replace(tmp, memo_file)
+    write_json_atomic(memo_file, memo)
     return digest
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from interp.atomic import atomic_path
 from interp.plots.theme import SIZES
 
 __all__ = ["export"]
@@ -24,18 +25,15 @@ def export(fig: go.Figure, path: "str | os.PathLike[str]", *, size: str = "singl
     if suffix not in (".html", ".png", ".svg", ".pdf"):
         raise ValueError(f"unknown figure format {suffix!r}; use .html, .png, .svg or .pdf")
     width, height = SIZES[size]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{suffix}")
-    if suffix == ".html":
-        fig.write_html(tmp, include_plotlyjs=True, full_html=True)
-    else:
-        try:
-            fig.write_image(tmp, width=width, height=height, scale=scale)
-        except Exception as err:  # kaleido missing, or no browser for it
-            tmp.unlink(missing_ok=True)
-            raise RuntimeError(
-                f"static export to {suffix} failed ({err}); install kaleido (`pip install kaleido`) and a "
-                "Chrome/Chromium (`plotly_get_chrome` or your package manager), or export to .html"
-            ) from err
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if suffix == ".html":
+            fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+        else:
+            try:
+                fig.write_image(tmp, width=width, height=height, scale=scale)
+            except Exception as err:  # kaleido missing, or no browser for it
+                raise RuntimeError(
+                    f"static export to {suffix} failed ({err}); install kaleido (`pip install kaleido`) and a "
+                    "Chrome/Chromium (`plotly_get_chrome` or your package manager), or export to .html"
+                ) from err
     return path

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from interp.atomic import atomic_path, write_json_atomic
 from interp.probes.evaluate import ProbeSet
 
 __all__ = ["save_probes", "load_probes", "check_compatible"]
@@ -17,13 +18,10 @@ def save_probes(probe: ProbeSet, path: "str | os.PathLike[str]", *, hook: str, m
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors, meta = path.with_suffix(".safetensors"), path.with_suffix(".json")
-    tmp_t, tmp_m = tensors.with_name(f".{tensors.name}.tmp"), meta.with_name(f".{meta.name}.tmp")
-    save_file({"w": probe.w.detach().cpu().contiguous(), "b": probe.b.detach().cpu().contiguous()}, str(tmp_t))
-    tmp_m.write_text(json.dumps({"kind": probe.kind, "layers": probe.layers, "hook": hook, "d_model": int(probe.w.shape[-1]),
-                                 "model": model or {}, "dataset_fingerprint": dataset_fingerprint, "metrics": metrics or {}},
-                                indent=1))
-    os.replace(tmp_t, tensors)
-    os.replace(tmp_m, meta)
+    with atomic_path(tensors) as tmp_t:
+        save_file({"w": probe.w.detach().cpu().contiguous(), "b": probe.b.detach().cpu().contiguous()}, str(tmp_t))
+    write_json_atomic(meta, {"kind": probe.kind, "layers": probe.layers, "hook": hook, "d_model": int(probe.w.shape[-1]),
+                             "model": model or {}, "dataset_fingerprint": dataset_fingerprint, "metrics": metrics or {}})
     return tensors
 
 

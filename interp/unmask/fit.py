@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from interp.atomic import atomic_path, write_json_atomic
 from interp.behavior import classify, generate
 from interp.models import ModelPair
 from interp.patching.core import clean_resid_pre
@@ -78,11 +79,9 @@ class UnmaskFit:
                 else:
                     for name in ("U", "V", "b"):
                         tensors[f"edit.{mask}.{kind}.{name}"] = getattr(e, name).contiguous().float()
-        for name, write in (("unmask.safetensors", lambda p: save_file(tensors, str(p))),
-                            ("unmask.json", lambda p: p.write_text(json.dumps(meta, indent=1, default=float)))):
-            tmp = folder / f".{name}.tmp"
-            write(tmp)
-            os.replace(tmp, folder / name)
+        with atomic_path(folder / "unmask.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        write_json_atomic(folder / "unmask.json", meta, default=float)
         return folder / "unmask.json"
 
     @classmethod
