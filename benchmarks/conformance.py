@@ -17,7 +17,7 @@ from transformer_lens import patching as tl
 from interp import hooks
 from interp.cache.capture import capture
 from interp.patching import (ablated, clean_activations, clean_resid_pre, head_sweep, hook_sweep, logit_diff,
-                             logits_at, orthogonalize_weights, resid_pre_sweep)
+                             logits_at, orthogonalize_weights_inplace, resid_pre_sweep)
 from interp.prompts import PromptBatch
 from interp.runtime import arch_of, family_of, normed_logits
 from tests import families, tiny
@@ -93,7 +93,7 @@ def measure(name: str, tok) -> dict[str, float | str]:
         else:
             with ablated(model, d[0], skip_first=False):
                 ref = model(b.input_ids, attention_mask=b.attention_mask)[:, -1]
-            fresh = orthogonalize_weights(families.bridge(name, tok), d[0])
+            fresh = orthogonalize_weights_inplace(families.bridge(name, tok), d[0])
             out["orthogonalisation"] = float((fresh(b.input_ids, attention_mask=b.attention_mask)[:, -1] - ref).abs().max())
     return out
 

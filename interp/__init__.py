@@ -25,6 +25,40 @@ from interp.prompts import PromptBatch, encode, format_prompt, format_prompts
 
 __version__ = "0.1.0"
 
+#: The main entry points of the analyses, importable from ``interp`` directly; each is imported
+#: on first use (``interp.probe_store`` loads ``interp.probes`` then), so ``import interp`` stays light.
+_LAZY: dict[str, str] = {
+    "cache_activations": "interp.cache", "ActivationStore": "interp.cache",
+    "probe_store": "interp.probes",
+    "resid_pre_sweep": "interp.patching", "hook_sweep": "interp.patching", "head_sweep": "interp.patching",
+    "cross_model_sweep": "interp.patching", "clean_resid_pre": "interp.patching", "logit_diff": "interp.patching",
+    "answer_vs_token": "interp.patching", "ablated": "interp.patching", "added": "interp.patching",
+    "mean_diff_directions": "interp.patching", "refusal_direction": "interp.patching",
+    "orthogonalize_weights_inplace": "interp.patching",
+    "logit_lens": "interp.lens", "lens_pair": "interp.lens",
+    "generate": "interp.behavior", "classify": "interp.behavior",
+    "response_shift": "interp.diffing", "knowledge_by_popularity": "interp.diffing",
+    "representation_similarity": "interp.diffing", "weight_deltas": "interp.diffing",
+    "run_unmask": "interp.unmask",
+    "arch_of": "interp.runtime", "describe_model": "interp.runtime.describe",
+    "export": "interp.plots",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'interp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "SIDES",
     "ModelPair",
@@ -41,4 +75,5 @@ __all__ = [
     "load_model",
     "load_pair",
     "register_pair",
+    *_LAZY,
 ]

@@ -12,6 +12,7 @@ Example:
     ('resid_post', 3)
 """
 
+import numbers
 import re
 from collections.abc import Iterable, Sequence
 
@@ -42,13 +43,13 @@ FINAL_NORM = "ln_final.hook_out"
 _PATTERN = re.compile(r"^blocks\.(\d+)\.hook_(" + "|".join(HOOK_KINDS) + r")$")
 
 
-def name(kind: str, layer: int) -> str:
+def name(kind: str, layer: "numbers.Integral | int") -> str:
     """The hook name of ``kind`` (one of :data:`HOOK_KINDS`) at block ``layer``."""
     if kind not in HOOK_KINDS:
         raise ValueError(f"unknown hook kind {kind!r}; expected one of {', '.join(HOOK_KINDS)}")
-    if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
+    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or layer < 0:
         raise ValueError(f"layer must be a non-negative int, got {layer!r}")
-    return f"blocks.{layer}.hook_{kind}"
+    return f"blocks.{int(layer)}.hook_{kind}"
 
 
 def names(kind: str, layers: Iterable[int]) -> list[str]:

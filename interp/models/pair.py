@@ -9,6 +9,7 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from interp.models.load import load_model, spec_of
 from interp.models.spec import ModelSpec, as_spec
+from interp.prompts import PromptBatch, encode, format_prompt
 
 __all__ = ["ModelPair", "load_pair", "SIDES"]
 
@@ -99,6 +100,31 @@ class ModelPair:
         """``[("base", base), ("aligned", aligned)]``."""
         return [("base", self.base), ("aligned", self.aligned)]
 
+    def encode(self, side: str, texts: "Sequence[str]", *, spans: "Sequence | None" = None,
+               answers: "Sequence[str] | None" = None, few_shot: "Sequence[tuple[str, str]]" = (),
+               system: str | None = None) -> PromptBatch:
+        """Raw questions or statements formatted as ``side`` formats prompts (plain text for the
+        base, its chat template for the aligned side), tokenized into a left-padded
+        :class:`~interp.prompts.PromptBatch` with marked positions.
+
+        Example:
+            >>> batch = pair.encode("aligned", ["What is the symbol for gold?"], spans=["gold"],
+            ...                     answers=[" Au"])                                    # doctest: +SKIP
+            >>> batch.positions["span_last"], batch.positions["answer_first"]          # doctest: +SKIP
+        """
+        model = self.side(side)
+        texts = list(texts)
+        if isinstance(texts[0] if texts else None, (list, tuple)):
+            raise ValueError("texts must be a list of strings, one prompt each")
+        prompts = [format_prompt(t, style=self.style(side), tokenizer=model.tokenizer, few_shot=few_shot, system=system)
+                   for t in texts]
+        return encode(model.tokenizer, prompts, spans=spans, answers=answers)
+
+    def __repr__(self) -> str:
+        return (f"ModelPair({self.name!r}: base={self.base_spec.label!r}, aligned={self.aligned_spec.label!r}"
+                f"{' + adapter' if self.aligned_spec.adapter else ''}, {self.base.cfg.architecture}, "
+                f"{self.n_layers} layers, d_model {self.d_model})")
+
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{s}</td><td>{self.spec(s).label}</td><td>{self.spec(s).source}</td>"
@@ -117,8 +143,12 @@ def load_pair(
     *,
     device: "str | torch.device | None" = None,
     dtype: torch.dtype | None = None,
+    allow_placeholder: bool = False,
 ) -> ModelPair:
     """Load a registered pair by name, or a pair from two specs ``(base, aligned)``.
+
+    A registered pair whose aligned adapter is missing from the checkout raises (it would give two
+    identical models) unless ``allow_placeholder=True``.
 
     With two specs, the base formats prompts as plain text and the aligned side with its chat
     template (strings are turned into specs that say so).
@@ -132,6 +162,12 @@ def load_pair(
 
     if isinstance(name_or_specs, str):
         entry = get_pair_spec(name_or_specs)
+        if entry.placeholder and not allow_placeholder:
+            raise FileNotFoundError(
+                f"pair {entry.name!r} expects the aligned LoRA adapter in {entry.adapter_dir} (adapter_config.json), "
+                "which is missing: without it both sides would have the same weights. Run `interp align` to make it "
+                "(or restore data/aligned/ from the repository); pass allow_placeholder=True to load the base weights "
+                "with the chat template on purpose")
         base_spec, aligned_spec, name = entry.resolved_base(), entry.resolved_aligned(), entry.name
     else:
         specs = list(name_or_specs)

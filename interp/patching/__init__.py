@@ -4,7 +4,7 @@ from interp.patching.attribution import attribution_sweep, compare_attribution
 from interp.patching.core import Metric, clean_resid_pre, final_logits, logits_at, metric_of, resid_pre_sweep
 from interp.patching.hooked import SWEEP_KINDS, clean_activations, head_sweep, hook_sweep
 from interp.patching.directions import (
-    ablated, added, kl_last_token, last_logits, mean_diff_directions, orthogonalize_weights,
+    ablated, added, kl_last_token, last_logits, mean_diff_directions, orthogonalize_weights_inplace,
 )
 from interp.patching.metrics import TokenMetric, answer_prob, answer_vs_token, logit_diff, refusal_score
 from interp.patching.refusal import RefusalResult, refusal_direction
@@ -13,5 +13,5 @@ from interp.patching.sweep import PatchResult, cross_model_attribution, cross_mo
 
 __all__ = ["Metric", "TokenMetric", "PatchResult", "SWEEP_KINDS", "attribution_sweep", "clean_activations", "compare_attribution",
            "cross_model_attribution", "head_sweep", "SteeringResult", "steering_sweep", "hook_sweep", "logits_at", "RefusalResult", "ablated", "added", "kl_last_token", "last_logits",
-           "mean_diff_directions", "orthogonalize_weights", "refusal_direction", "answer_prob", "answer_vs_token", "clean_resid_pre", "cross_model_sweep", "final_logits", "metric_of",
+           "mean_diff_directions", "orthogonalize_weights_inplace", "refusal_direction", "answer_prob", "answer_vs_token", "clean_resid_pre", "cross_model_sweep", "final_logits", "metric_of",
            "logit_diff", "refusal_score", "resid_pre_sweep"]

@@ -19,7 +19,7 @@ from interp.patching.core import clean_resid_pre, logits_at
 from interp.prompts import PromptBatch
 from interp.runtime import arch_of, check_layer, layer_input, on_layer_input, on_layer_output, with_layer_input
 
-__all__ = ["mean_diff_directions", "ablated", "added", "after_first", "kl_last_token", "last_logits", "orthogonalize_weights"]
+__all__ = ["mean_diff_directions", "ablated", "added", "after_first", "kl_last_token", "last_logits", "orthogonalize_weights_inplace"]
 
 
 def mean_diff_directions(
@@ -145,8 +145,9 @@ def after_first(kwargs: dict, x: Tensor) -> Tensor:
     return (pos > 0).to(x.dtype).expand(x.shape[:-1])
 
 
-def orthogonalize_weights(model: TransformerBridge, direction: Float[Tensor, " d_model"]) -> TransformerBridge:
-    """Edit ``model`` in place so that nothing writes ``direction`` into the residual stream: the
+def orthogonalize_weights_inplace(model: TransformerBridge, direction: Float[Tensor, " d_model"]) -> TransformerBridge:
+    """Edit ``model`` **in place** (the name says so; load a second copy to keep the original) so that
+    nothing writes ``direction`` into the residual stream: the
     token (and learned position) embedding and every attention / MLP output projection, with their
     biases, are orthogonalised to it (Arditi et al. 2024). Equivalent to :func:`ablated` with
     ``skip_first=False`` for models whose blocks add those projections to the residual stream

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 __all__ = ["check_layer", "check_layers"]
 
 
-def check_layer(layer: int, n_layers: int, what: str = "layer") -> int:
+def check_layer(layer: "numbers.Integral | int", n_layers: int, what: str = "layer") -> int:
     """``layer`` as an int in ``[0, n_layers)``, or a ``ValueError`` naming the bad value and the
     valid range (negative layers are refused, not counted from the end)."""
     if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):

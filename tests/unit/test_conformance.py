@@ -13,7 +13,7 @@ from interp.behavior.generate import generate
 from interp.cache.capture import capture
 from interp.lens import logit_lens
 from interp.patching import (
-    ablated, clean_activations, clean_resid_pre, head_sweep, hook_sweep, logit_diff, logits_at, orthogonalize_weights,
+    ablated, clean_activations, clean_resid_pre, head_sweep, hook_sweep, logit_diff, logits_at, orthogonalize_weights_inplace,
     resid_pre_sweep,
 )
 from interp.prompts import PromptBatch, encode, format_prompt
@@ -195,14 +195,14 @@ def test_weight_orthogonalisation_equals_ablation(model, tokenizer):
     d = torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(1))
     if fam.post_norm:
         with pytest.raises(NotImplementedError, match="normalises attention and MLP outputs"):
-            orthogonalize_weights(fresh, d)
+            orthogonalize_weights_inplace(fresh, d)
         return
     arch = arch_of(fresh)
     tied = arch.tied
     unembed = arch.unembed.weight.detach().clone()
     with torch.inference_mode(), ablated(model, d, skip_first=False):
         ref = model(b.input_ids, attention_mask=b.attention_mask)[:, -1]
-    orthogonalize_weights(fresh, d)
+    orthogonalize_weights_inplace(fresh, d)
     with torch.inference_mode():
         got = fresh(b.input_ids, attention_mask=b.attention_mask)[:, -1]
     assert (got - ref).abs().max() <= TOL

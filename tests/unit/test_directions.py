@@ -40,7 +40,7 @@ def test_massive_dimensions_are_excluded(tiny_gemma_dir):
 
 
 def test_weight_orthogonalisation_equals_ablation_on_llama(tiny_llama_dir):
-    from interp.patching import orthogonalize_weights
+    from interp.patching import orthogonalize_weights_inplace
 
     model = load_model(str(tiny_llama_dir), device="cpu")
     edited = load_model(str(tiny_llama_dir), device="cpu")
@@ -48,7 +48,7 @@ def test_weight_orthogonalisation_equals_ablation_on_llama(tiny_llama_dir):
     direction = torch.randn(model.cfg.d_model, generator=torch.Generator().manual_seed(0))
     with ablated(model, direction, skip_first=False):
         want = last_logits(model, batch)
-    orthogonalize_weights(edited, direction)
+    orthogonalize_weights_inplace(edited, direction)
     got = last_logits(edited, batch)
     assert (got - want).abs().max().item() <= 1e-4
     assert (got - last_logits(model, batch)).abs().max().item() > 1e-4
@@ -57,8 +57,8 @@ def test_weight_orthogonalisation_equals_ablation_on_llama(tiny_llama_dir):
 def test_weight_orthogonalisation_refuses_post_norm_models(tiny_gemma_dir):
     import pytest
 
-    from interp.patching import orthogonalize_weights
+    from interp.patching import orthogonalize_weights_inplace
 
     model = load_model(str(tiny_gemma_dir), device="cpu")
     with pytest.raises(NotImplementedError, match="use the ablated"):
-        orthogonalize_weights(model, torch.ones(model.cfg.d_model))
+        orthogonalize_weights_inplace(model, torch.ones(model.cfg.d_model))

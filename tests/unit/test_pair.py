@@ -91,3 +91,46 @@ def test_registry():
         get_pair_spec("nope")
     with pytest.raises(ValueError, match="exactly two specs"):
         load_pair(["a", "b", "c"])
+
+
+def test_pair_encode_formats_each_side_and_marks_positions(tiny_gemma_dir):
+    from interp.prompts import encode, format_prompt
+
+    pair = load_pair((str(tiny_gemma_dir), ModelSpec(str(tiny_gemma_dir), chat_template="gemma", prompt_style="chat")), device="cpu")
+    texts = ["where is the fox", "a cat"]
+    for side in ("base", "aligned"):
+        tok = pair.side(side).tokenizer
+        got = pair.encode(side, texts, spans=["fox", "cat"], answers=[" hall", " mat"])
+        want = encode(tok, [format_prompt(t, style=pair.style(side), tokenizer=tok) for t in texts],
+                      spans=["fox", "cat"], answers=[" hall", " mat"])
+        assert torch.equal(got.input_ids, want.input_ids)
+        assert {k: v.tolist() for k, v in got.positions.items()} == {k: v.tolist() for k, v in want.positions.items()}
+    assert "<start_of_turn>" in pair.encode("aligned", ["a"]).texts[0] and pair.encode("base", ["a"]).texts == ["a"]
+    r = repr(pair)
+    assert r.startswith("ModelPair(") and "2 layers" in r and len(r) < 200 and "\n" not in r
+
+
+def test_a_registered_pair_without_its_adapter_is_an_error(monkeypatch, tmp_path):
+    from interp.models import registry
+
+    entry = registry.PairSpec("missing", ModelSpec("gemma-3-270m"), ModelSpec("gemma-3-270m", chat_template="gemma",
+                                                                                prompt_style="chat"),
+                              adapter_dir=str(tmp_path / "nowhere"))
+    monkeypatch.setitem(registry._PAIRS, "missing", entry)
+    with pytest.raises(FileNotFoundError, match="aligned LoRA adapter .* is missing.*interp align.*allow_placeholder"):
+        load_pair("missing")
+
+
+def test_entry_points_are_reachable_from_interp():
+    import numpy as np
+
+    import interp
+    from interp import hooks
+    from interp.cache import cache_activations
+    from interp.probes import probe_store
+
+    assert interp.cache_activations is cache_activations and interp.probe_store is probe_store
+    assert "run_unmask" in dir(interp) and "describe_model" in interp.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        interp.nope  # noqa: B018
+    assert hooks.name("resid_post", np.int64(3)) == "blocks.3.hook_resid_post"
