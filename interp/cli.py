@@ -1,7 +1,7 @@
 """The ``interp`` command line.
 
 ``interp demo`` is the main job: the pipeline end to end on the embedded default pair (see
-:mod:`interp.demo`). ``interp complete`` loads one model and prints a greedy completion and the
+:mod:`interp.workflows.demo`). ``interp complete`` loads one model and prints a greedy completion and the
 shape of its residual stream; ``interp align`` makes the aligned adapter; ``interp pairs`` lists
 the registered pairs. ``interp cache | probe | patch | diff | knowledge | report`` run one stage
 each and write into a results folder (:mod:`interp.commands`).
@@ -31,7 +31,7 @@ def demo(
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 16,
 ) -> None:
     """Run the pipeline on the default pair: probes, patching, refusal direction, report."""
-    from interp.demo import DemoConfig, run_demo
+    from interp.workflows.demo import DemoConfig, run_demo
 
     run_demo(DemoConfig(out_dir=out, quick=quick, device=device, batch_size=batch_size))
 

@@ -16,7 +16,7 @@ import typer
 
 from interp.artifacts import save_artifacts  # noqa: F401  (re-exported: stage commands write through it)
 
-__all__ = ["register", "save_artifacts", "report_from_folder"]
+__all__ = ["register", "save_artifacts", "report_from_folder", "cache_command", "probe_command", "patch_command", "diff_command", "knowledge_command", "report_command"]
 
 
 class Dataset(str, enum.Enum):
@@ -106,160 +106,162 @@ def _held_out_refused(pair_name: str, n: int):
     return g.head(n)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the analysis commands to ``app``."""
 
-    @app.command()
-    def cache(
-        dataset: Annotated[Dataset, typer.Option(help="Built-in dataset to cache.")] = Dataset.chemistry,
-        out: Annotated[str, typer.Option(help="Folder for the sharded store.")] = "out/cache",
-        pair: Annotated[str, typer.Option(help="Registered pair name (see `interp pairs`).")] = "default",
-        side: Annotated[Side, typer.Option(help="Which model(s) to run.")] = Side.both,
-        hook: Annotated[str, typer.Option(help="resid_pre, resid_mid or resid_post.")] = "resid_post",
-        position: Annotated[str, typer.Option(help="Marked position: last or span_last.")] = "last",
-        layers: Annotated[str, typer.Option(help="'all' or a list like '0-5,8'.")] = "all",
-        limit: Annotated[Optional[int], typer.Option(min=1, help="Cache only this many examples (shuffled, seed 0).")] = None,
-        batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 16,
-        device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
-    ) -> None:
-        """Cache residual streams of the pair over a dataset (resumable; memory-mapped reads)."""
-        from interp import hooks as hk
-        from interp.cache import cache_activations
-        from interp.models import load_pair
+def cache_command(
+    dataset: Annotated[Dataset, typer.Option(help="Built-in dataset to cache.")] = Dataset.chemistry,
+    out: Annotated[str, typer.Option(help="Folder for the sharded store.")] = "out/cache",
+    pair: Annotated[str, typer.Option(help="Registered pair name (see `interp pairs`).")] = "default",
+    side: Annotated[Side, typer.Option(help="Which model(s) to run.")] = Side.both,
+    hook: Annotated[str, typer.Option(help="resid_pre, resid_mid or resid_post.")] = "resid_post",
+    position: Annotated[str, typer.Option(help="Marked position: last or span_last.")] = "last",
+    layers: Annotated[str, typer.Option(help="'all' or a list like '0-5,8'.")] = "all",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Cache only this many examples (shuffled, seed 0).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 16,
+    device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+) -> None:
+    """Cache residual streams of the pair over a dataset (resumable; memory-mapped reads)."""
+    from interp import hooks as hk
+    from interp.cache import cache_activations
+    from interp.models import load_pair
 
-        if hook not in hk.RESID_KINDS:
-            raise typer.BadParameter(f"--hook must be one of {', '.join(hk.RESID_KINDS)}, got {hook!r}")
-        if position not in ("last", "span_last"):
-            raise typer.BadParameter(f"--position must be 'last' or 'span_last', got {position!r}")
-        p = load_pair(pair, device=device)
-        ds = _dataset(dataset, limit)
-        if position == "span_last":
-            ds = ds.map(lambda r: {"subject": r.get("subject") or r["text"]})
-        sides = ["base", "aligned"] if side == Side.both else [side.value]
-        store = cache_activations(p, ds, layers=_layers(layers, p.n_layers), hooks=[hook], positions=[position],
-                                  sides=sides, batch_size=batch_size, out_dir=out)
-        typer.echo(json.dumps(store.info(), indent=1, default=str))
+    if hook not in hk.RESID_KINDS:
+        raise typer.BadParameter(f"--hook must be one of {', '.join(hk.RESID_KINDS)}, got {hook!r}")
+    if position not in ("last", "span_last"):
+        raise typer.BadParameter(f"--position must be 'last' or 'span_last', got {position!r}")
+    p = load_pair(pair, device=device)
+    ds = _dataset(dataset, limit)
+    if position == "span_last":
+        ds = ds.map(lambda r: {"subject": r.get("subject") or r["text"]})
+    sides = ["base", "aligned"] if side == Side.both else [side.value]
+    store = cache_activations(p, ds, layers=_layers(layers, p.n_layers), hooks=[hook], positions=[position],
+                              sides=sides, batch_size=batch_size, out_dir=out)
+    typer.echo(json.dumps(store.info(), indent=1, default=str))
 
-    @app.command()
-    def probe(
-        store: Annotated[str, typer.Option(help="A store written by `interp cache`.")] = "out/cache",
-        out: Annotated[str, typer.Option(help="Folder for probes.csv and the figure.")] = "out/results",
-        n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the CIs (0: none).")] = 200,
-        kinds: Annotated[str, typer.Option(help="Comma-separated probe kinds: logistic, mass_mean.")] = "logistic,mass_mean",
-    ) -> None:
-        """Fit per-layer probes on a cached store (train/test from its split column), with controls and transfer."""
-        from interp.cache import ActivationStore
-        from interp.plots import probe_accuracy_by_layer
-        from interp.probes import probe_store
+def probe_command(
+    store: Annotated[str, typer.Option(help="A store written by `interp cache`.")] = "out/cache",
+    out: Annotated[str, typer.Option(help="Folder for probes.csv and the figure.")] = "out/results",
+    n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the CIs (0: none).")] = 200,
+    kinds: Annotated[str, typer.Option(help="Comma-separated probe kinds: logistic, mass_mean.")] = "logistic,mass_mean",
+) -> None:
+    """Fit per-layer probes on a cached store (train/test from its split column), with controls and transfer."""
+    from interp.cache import ActivationStore
+    from interp.plots import probe_accuracy_by_layer
+    from interp.probes import probe_store
 
-        chosen = [k.strip() for k in kinds.split(",") if k.strip()]
-        bad = [k for k in chosen if k not in ("logistic", "mass_mean")]
-        if bad or not chosen:
-            raise typer.BadParameter(f"--kinds accepts logistic and mass_mean, got {kinds!r}")
-        if not (Path(store) / "manifest.json").is_file():
-            raise typer.BadParameter(f"--store {store!r} is not a finished store (no manifest.json); run `interp cache` first")
-        frame, _ = probe_store(ActivationStore.open(store), n_boot=n_boot, kinds=tuple(chosen))
-        fig = probe_accuracy_by_layer(frame, title=f"probes on {Path(store).name}")
-        for path in save_artifacts(out, "probes", frame, fig):
-            typer.echo(f"wrote {path}")
-        acc = frame[(frame.metric == "accuracy") & (frame.probe == chosen[0])]
-        typer.echo(acc.sort_values("value").groupby("model").tail(1)[["model", "layer", "value", "ci_low", "ci_high"]].to_string(index=False))
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()]
+    bad = [k for k in chosen if k not in ("logistic", "mass_mean")]
+    if bad or not chosen:
+        raise typer.BadParameter(f"--kinds accepts logistic and mass_mean, got {kinds!r}")
+    if not (Path(store) / "manifest.json").is_file():
+        raise typer.BadParameter(f"--store {store!r} is not a finished store (no manifest.json); run `interp cache` first")
+    frame, _ = probe_store(ActivationStore.open(store), n_boot=n_boot, kinds=tuple(chosen))
+    fig = probe_accuracy_by_layer(frame, title=f"probes on {Path(store).name}")
+    for path in save_artifacts(out, "probes", frame, fig):
+        typer.echo(f"wrote {path}")
+    acc = frame[(frame.metric == "accuracy") & (frame.probe == chosen[0])]
+    typer.echo(acc.sort_values("value").groupby("model").tail(1)[["model", "layer", "value", "ci_low", "ci_high"]].to_string(index=False))
 
-    @app.command()
-    def patch(
-        out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
-        pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
-        kind: Annotated[Kind, typer.Option(help="Hook to patch ('head': per attention head).")] = Kind.resid_pre,
-        direction: Annotated[Direction, typer.Option(help="Whose activations go into whose run.")] = Direction.base_to_aligned,
-        n: Annotated[int, typer.Option(min=1, help="Held-out refused chemistry questions to patch over.")] = 8,
-        attribution: Annotated[bool, typer.Option(help="Also run attribution patching and compare it with the exact sweep.")] = False,
-        device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
-    ) -> None:
-        """Cross-model patching on held-out questions the aligned model refuses (metric: logit of the
-        answer's first token minus that of "I")."""
-        import time
+def patch_command(
+    out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
+    pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
+    kind: Annotated[Kind, typer.Option(help="Hook to patch ('head': per attention head).")] = Kind.resid_pre,
+    direction: Annotated[Direction, typer.Option(help="Whose activations go into whose run.")] = Direction.base_to_aligned,
+    n: Annotated[int, typer.Option(min=1, help="Held-out refused chemistry questions to patch over.")] = 8,
+    attribution: Annotated[bool, typer.Option(help="Also run attribution patching and compare it with the exact sweep.")] = False,
+    device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+) -> None:
+    """Cross-model patching on held-out questions the aligned model refuses (metric: logit of the
+    answer's first token minus that of "I")."""
+    import time
 
-        from interp.models import load_pair
-        from interp.patching import answer_vs_token, compare_attribution, cross_model_attribution, cross_model_sweep
+    from interp.models import load_pair
+    from interp.patching import answer_vs_token, compare_attribution, cross_model_attribution, cross_model_sweep
 
-        p = load_pair(pair, device=device)
-        q = _held_out_refused(pair, n)
-        metric = answer_vs_token(p.aligned.tokenizer, q.answer.tolist())
-        args = dict(spans=q.subject.tolist(), direction=direction.value, kind=kind.value)
+    p = load_pair(pair, device=device)
+    q = _held_out_refused(pair, n)
+    metric = answer_vs_token(p.aligned.tokenizer, q.answer.tolist())
+    args = dict(spans=q.subject.tolist(), direction=direction.value, kind=kind.value)
+    t0 = time.perf_counter()
+    exact = cross_model_sweep(p, q.text.tolist(), metric, **args)
+    t_exact = time.perf_counter() - t0
+    name = f"patching_{kind.value}_{direction.value.replace('->', '_to_')}"
+    save_artifacts(out, name, exact.to_frame(), exact.figure())
+    typer.echo(f"{name}: clean {exact.clean:.3f}, best cell {exact.to_frame().sort_values('value').iloc[-1].to_dict()}"
+               f" ({t_exact:.1f} s)")
+    if attribution:
+        if kind == Kind.head:
+            raise typer.BadParameter("--attribution covers the hook kinds, not --kind head")
         t0 = time.perf_counter()
-        exact = cross_model_sweep(p, q.text.tolist(), metric, **args)
-        t_exact = time.perf_counter() - t0
-        name = f"patching_{kind.value}_{direction.value.replace('->', '_to_')}"
-        save_artifacts(out, name, exact.to_frame(), exact.figure())
-        typer.echo(f"{name}: clean {exact.clean:.3f}, best cell {exact.to_frame().sort_values('value').iloc[-1].to_dict()}"
-                   f" ({t_exact:.1f} s)")
-        if attribution:
-            if kind == Kind.head:
-                raise typer.BadParameter("--attribution covers the hook kinds, not --kind head")
-            t0 = time.perf_counter()
-            est = cross_model_attribution(p, q.text.tolist(), metric, **args)
-            t_est = time.perf_counter() - t0
-            stats = compare_attribution(exact.values, exact.clean, est.values - est.clean)
-            stats.update(seconds_exact=round(t_exact, 2), seconds_attribution=round(t_est, 2),
-                         cost_ratio=round(t_exact / t_est, 2))
-            save_artifacts(out, f"attribution_{kind.value}", est.to_frame(), est.figure())
-            (Path(out) / f"attribution_{kind.value}.json").write_text(json.dumps(stats, indent=1))
-            typer.echo(f"attribution vs exact: {json.dumps(stats)}")
+        est = cross_model_attribution(p, q.text.tolist(), metric, **args)
+        t_est = time.perf_counter() - t0
+        stats = compare_attribution(exact.values, exact.clean, est.values - est.clean)
+        stats.update(seconds_exact=round(t_exact, 2), seconds_attribution=round(t_est, 2),
+                     cost_ratio=round(t_exact / t_est, 2))
+        save_artifacts(out, f"attribution_{kind.value}", est.to_frame(), est.figure())
+        (Path(out) / f"attribution_{kind.value}.json").write_text(json.dumps(stats, indent=1))
+        typer.echo(f"attribution vs exact: {json.dumps(stats)}")
 
-    @app.command()
-    def diff(
-        out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
-        pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
-        n: Annotated[int, typer.Option(min=1, help="Questions / statements per analysis.")] = 48,
-        max_new_tokens: Annotated[int, typer.Option(min=1, help="Aligned response length for KL / token shift.")] = 32,
-        device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
-    ) -> None:
-        """Model diffing: weight deltas, representation similarity, per-position KL and token shift,
-        logit lens on refused questions."""
-        from interp.diffing.run import run_diffing
-        from interp.models import load_pair
+def diff_command(
+    out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
+    pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
+    n: Annotated[int, typer.Option(min=1, help="Questions / statements per analysis.")] = 48,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Aligned response length for KL / token shift.")] = 32,
+    device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+) -> None:
+    """Model diffing: weight deltas, representation similarity, per-position KL and token shift,
+    logit lens on refused questions."""
+    from interp.workflows.diffing import run_diffing
+    from interp.models import load_pair
 
-        summary = run_diffing(load_pair(pair, device=device), out, pair_name=pair, n=n, max_new_tokens=max_new_tokens)
-        typer.echo(json.dumps(summary, indent=1))
+    summary = run_diffing(load_pair(pair, device=device), out, pair_name=pair, n=n, max_new_tokens=max_new_tokens)
+    typer.echo(json.dumps(summary, indent=1))
 
-    @app.command()
-    def knowledge(
-        out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
-        pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
-        side: Annotated[Side, typer.Option(help="Which model(s) to grade; the base's recipe grading is reused.")] = Side.both,
-        limit: Annotated[Optional[int], typer.Option(min=10, help="Grade a random sample of this many facts.")] = None,
-        n_bins: Annotated[int, typer.Option(min=2, help="Popularity bins (quantiles).")] = 10,
-        device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
-    ) -> None:
-        """Knowledge vs popularity: SliCK categories per popularity bin and a logistic fit, per model."""
-        from interp.align import graded_facts
-        from interp.diffing import grade_pair, knowledge_by_popularity
-        from interp.models import load_pair
-        from interp.plots import popularity_curves
+def knowledge_command(
+    out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
+    pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
+    side: Annotated[Side, typer.Option(help="Which model(s) to grade; the base's recipe grading is reused.")] = Side.both,
+    limit: Annotated[Optional[int], typer.Option(min=10, help="Grade a random sample of this many facts.")] = None,
+    n_bins: Annotated[int, typer.Option(min=2, help="Popularity bins (quantiles).")] = 10,
+    device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+) -> None:
+    """Knowledge vs popularity: SliCK categories per popularity bin and a logistic fit, per model."""
+    from interp.align import graded_facts
+    from interp.diffing import grade_pair, knowledge_by_popularity
+    from interp.models import load_pair
+    from interp.plots import popularity_curves
 
-        facts = graded_facts(pair)
-        facts = facts[facts.popularity > 0].reset_index(drop=True)
-        if limit:
-            facts = facts.sample(min(limit, len(facts)), random_state=0).reset_index(drop=True)
-        sides = ["base", "aligned"] if side == Side.both else [side.value]
-        p = load_pair(pair, device=device) if sides != ["base"] else None
-        table = grade_pair(p, facts, sides=sides, known={"base": facts.category})
-        result = knowledge_by_popularity(table, n_bins=n_bins)
-        save_artifacts(out, "knowledge_graded", table)
-        save_artifacts(out, "knowledge_by_popularity", result.bins, result.figure())
-        save_artifacts(out, "knowledge_fit", result.fits, popularity_curves(result))
-        typer.echo(result.fits.round(4).to_string(index=False))
+    facts = graded_facts(pair)
+    facts = facts[facts.popularity > 0].reset_index(drop=True)
+    if limit:
+        facts = facts.sample(min(limit, len(facts)), random_state=0).reset_index(drop=True)
+    sides = ["base", "aligned"] if side == Side.both else [side.value]
+    p = load_pair(pair, device=device) if sides != ["base"] else None
+    table = grade_pair(p, facts, sides=sides, known={"base": facts.category})
+    result = knowledge_by_popularity(table, n_bins=n_bins)
+    save_artifacts(out, "knowledge_graded", table)
+    save_artifacts(out, "knowledge_by_popularity", result.bins, result.figure())
+    save_artifacts(out, "knowledge_fit", result.fits, popularity_curves(result))
+    typer.echo(result.fits.round(4).to_string(index=False))
 
-    @app.command()
-    def report(
-        folder: Annotated[str, typer.Argument(help="A folder of results from cache/probe/patch/diff/knowledge.")] = "out/results",
-        title: Annotated[str, typer.Option(help="Report title.")] = "",
-    ) -> None:
-        """Assemble the figures (*.fig.json) and tables (*.csv) of a folder into one self-contained report.html."""
-        if not Path(folder).is_dir():
-            raise typer.BadParameter(f"FOLDER {folder!r} does not exist")
-        try:
-            path = report_from_folder(folder, title)
-        except FileNotFoundError as err:
-            raise typer.BadParameter(str(err)) from None
-        typer.echo(f"report: {path}")
+def report_command(
+    folder: Annotated[str, typer.Argument(help="A folder of results from cache/probe/patch/diff/knowledge.")] = "out/results",
+    title: Annotated[str, typer.Option(help="Report title.")] = "",
+) -> None:
+    """Assemble the figures (*.fig.json) and tables (*.csv) of a folder into one self-contained report.html."""
+    if not Path(folder).is_dir():
+        raise typer.BadParameter(f"FOLDER {folder!r} does not exist")
+    try:
+        path = report_from_folder(folder, title)
+    except FileNotFoundError as err:
+        raise typer.BadParameter(str(err)) from None
+    typer.echo(f"report: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the analysis commands to ``app`` (each is also a plain function, ``<name>_command``)."""
+    app.command(name="cache")(cache_command)
+    app.command(name="probe")(probe_command)
+    app.command(name="patch")(patch_command)
+    app.command(name="diff")(diff_command)
+    app.command(name="knowledge")(knowledge_command)
+    app.command(name="report")(report_command)

@@ -17,8 +17,8 @@ from interp.patching import (
     cross_model_attribution,
     cross_model_sweep,
     mean_diff_directions,
-    steering_sweep,
 )
+from interp.workflows import steering_sweep
 
 pair = interp.load_pair("default")
 graded = graded_facts("default")

@@ -12,11 +12,10 @@ Each returns a result object with ``to_frame()``, ``figure()`` and a notebook vi
 from interp.diffing.popularity import PopularityResult, grade_pair, knowledge_by_popularity, logistic_fit
 from interp.diffing.represent import SimilarityResult, linear_cka, representation_similarity
 from interp.diffing.shallow import SHIFT_CLASSES, ShiftResult, response_shift
-from interp.diffing.run import run_diffing
 from interp.diffing.weights import WeightDeltaResult, effective_rank, singular_values, weight_deltas
 
 __all__ = [
     "PopularityResult", "SHIFT_CLASSES", "ShiftResult", "SimilarityResult", "WeightDeltaResult", "effective_rank", "grade_pair",
     "knowledge_by_popularity", "linear_cka", "logistic_fit", "representation_similarity", "response_shift",
-    "run_diffing", "singular_values", "weight_deltas",
+    "singular_values", "weight_deltas",
 ]

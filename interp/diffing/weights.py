@@ -57,7 +57,7 @@ class WeightDeltaResult:
         return self.frame
 
     def by_module(self) -> pd.DataFrame:
-        """Mean relative norm and effective rank per module kind (q_proj, mlp.down_proj, ...)."""
+        """Mean relative norm and effective rank per module kind (the parameter names of the model, e.g. ``self_attn.q_proj``)."""
         changed = self.frame[self.frame.norm > 0]
         return changed.groupby("module")[["rel_norm", "effective_rank", "rank90"]].mean().reset_index()
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from interp.demo import DemoConfig, run_demo
+from interp.workflows.demo import DemoConfig, run_demo
 from tests.browser import check_report, chromium_path
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from interp.patching import (
     logit_diff,
     logits_at,
     resid_pre_sweep,
-    steering_sweep,
 )
+from interp.workflows import steering_sweep
 from interp.patching.core import _chunks, metric_of
 from interp.prompts import PromptBatch
 

@@ -62,7 +62,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     from interp.data.facts import CHEMISTRY_RELATIONS
     from interp.models import load_pair
     from interp.models.registry import get_pair_spec
-    from interp.patching import answer_vs_token, cross_model_sweep, refusal_direction
+    from interp.patching import answer_vs_token, cross_model_sweep
+    from interp.workflows.refusal import refusal_direction
     from interp.plots import export, probe_accuracy_by_layer
     from interp.probes import probe_store
     from interp.report import Report
@@ -163,7 +164,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     print(ref.summary.to_string(index=False))
 
     _step("5/7 diffing: knowledge vs popularity, weights, representations, responses, logit lens")
-    from interp.diffing import knowledge_by_popularity, run_diffing
+    from interp.diffing import knowledge_by_popularity
+    from interp.workflows.diffing import run_diffing
     from interp.plots import popularity_curves
 
     known = gt[gt.popularity > 0].assign(model="base")

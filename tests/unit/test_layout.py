@@ -1,0 +1,64 @@
+"""The house, read from the source: no import circles between rooms, nothing imports the CLI
+layer, analyses do not import the workflows above them, and only the adapters spell HF internals."""
+
+import ast
+import collections
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2] / "interp"
+CLI = {"interp.cli", "interp.commands", "interp.unmask_cli"}
+
+
+def _room(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def _imports() -> dict[str, set[str]]:
+    """module -> every interp module it imports (module level or inside functions)."""
+    out: dict[str, set[str]] = collections.defaultdict(set)
+    for f in ROOT.rglob("*.py"):
+        mod = ".".join(f.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            out[mod] |= {n for n in names if n.startswith("interp.")}
+    return out
+
+
+def test_rooms_import_each_other_without_a_circle():
+    edges: dict[str, set[str]] = collections.defaultdict(set)
+    for mod, deps in _imports().items():
+        for dep in deps:
+            if _room(dep) != _room(mod):
+                edges[_room(mod)].add(_room(dep))
+
+    def reaches(a: str, b: str, seen: set[str]) -> bool:
+        for c in edges.get(a, ()):
+            if c == b or (c not in seen and (seen.add(c) or reaches(c, b, seen))):
+                return True
+        return False
+
+    circles = sorted((a, b) for a in edges for b in edges[a] if reaches(b, a, set()))
+    assert not circles, f"import circles between rooms: {circles}"
+
+
+def test_nothing_below_the_cli_imports_it_and_analyses_do_not_import_workflows():
+    for mod, deps in _imports().items():
+        if _room(mod) not in CLI and mod != "interp.cli":
+            assert not {_room(d) for d in deps} & CLI, f"{mod} imports the CLI layer"
+        if _room(mod) not in CLI | {"interp.workflows"} and mod != "interp":
+            assert not any(d.startswith("interp.workflows") for d in deps), f"{mod} imports a workflow"
+
+
+def test_only_the_adapters_spell_hf_internals_and_template_tokens():
+    spelled = re.compile(r"\.(embed_tokens|lm_head|o_proj|down_proj|post_attention_layernorm|model\.norm)\b"
+                         r"|\"<(end_of_turn|start_of_turn|\|im_end\||\|eot_id\|)>\"")
+    allowed = {"runtime/arch.py", "chat_formats.py"}
+    hits = [f"{f.relative_to(ROOT)}:{i}" for f in ROOT.rglob("*.py") if str(f.relative_to(ROOT)) not in allowed
+            for i, line in enumerate(f.read_text().splitlines(), 1) if spelled.search(line)]
+    assert not hits, f"HF internals or template tokens spelled outside interp.runtime / interp.chat_formats: {hits}"
