@@ -28,6 +28,7 @@ from interp.cache.store import ActivationStore, tensor_name
 from interp.data.schema import fingerprint
 from interp.hooks import HOOK_KINDS
 from interp.models import ModelPair, spec_of
+from interp.models.load import weights_fingerprint
 from interp.prompts import encode, format_prompt
 
 __all__ = ["CacheConfig", "cache_activations"]
@@ -171,7 +172,8 @@ def cache_activations(
         "n_shards": n_shards,
         "d_model": int(any_model.cfg.d_model),
         "dataset_fingerprint": fingerprint(ds),
-        "models": {s: (spec_of(m).to_dict() if spec_of(m) else {"name": str(m.cfg.model_name)}) | {"prompt_style": st}
+        "models": {s: (spec_of(m).to_dict() if spec_of(m) else {"name": str(m.cfg.model_name)})
+                   | {"prompt_style": st, "weights": weights_fingerprint(m)}
                    for s, (m, st) in models.items()},
     }
     config_file = out / "config.json"
@@ -179,13 +181,18 @@ def cache_activations(
         old = json.loads(config_file.read_text())
         diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
         if diff:
+            what = ", ".join(diff) + (" (the weights differ, not only the names)" if diff == ["models"] and
+                                      {s: {**v, "weights": None} for s, v in old.get("models", {}).items()} ==
+                                      {s: {**v, "weights": None} for s, v in config["models"].items()} else "")
             raise ValueError(
-                f"{out} holds a cache made with different arguments ({', '.join(diff)} differ); "
+                f"{out} holds a cache made with different arguments ({what} differ); "
                 "pass another out_dir, or delete this folder to start over"
             )
+        if rank == 0 and not (out / "examples.jsonl").is_file():  # a store from before examples came first
+            _write_examples(out, ds)
     elif rank == 0:
+        _write_examples(out, ds)  # first: a store with a config always has its examples
         write_json_atomic(config_file, config)
-        _write_examples(out, ds)
     _barrier(world)
 
     todo = [(s, k) for s in cfg.sides for k in range(n_shards) if k % world == rank]

@@ -120,11 +120,27 @@ class ActivationStore:
     def _side_shards(self, side: str) -> list[dict]:
         return sorted((s for s in self.manifest["shards"] if s["side"] == side), key=lambda s: s["start"])
 
-    def get(self, side: str, layer: int, hook: str = "resid_post", position: str | None = None) -> Float[Tensor, "n d_model"]:
+    def _require_complete(self, partial: bool, what: str) -> None:
+        if not self.complete and not partial:
+            have = len(self.manifest["shards"])
+            want = int(self.config["n_shards"]) * len(self.sides)
+            raise RuntimeError(
+                f"{self.path} is an incomplete store ({have} of {want} shards written): {what} would not line up "
+                "with the examples. Resume it with cache_activations (same arguments), or pass partial=True to read "
+                "only the written shards, and frame(partial=True, side=...) for their rows")
+
+    def rows(self, side: str) -> list[int]:
+        """Example indices of the rows :meth:`get` returns for ``side`` (all of them once complete)."""
+        return [i for s in self._side_shards(side) for i in range(s["start"], s["stop"])]
+
+    def get(self, side: str, layer: int, hook: str = "resid_post", position: str | None = None, *,
+            partial: bool = False) -> Float[Tensor, "n d_model"]:
         """Activations ``[n, d_model]`` of one side, layer, hook and position (rows in example
-        order; for ``"all"`` one row per real token, see :meth:`token_examples`)."""
+        order; for ``"all"`` one row per real token, see :meth:`token_examples`). An incomplete
+        store raises unless ``partial=True`` (then the rows of the written shards, see :meth:`rows`)."""
         position = position or self.positions[0]
         self._check(side, layer, hook, position)
+        self._require_complete(partial, "its rows")
         parts = [self._shard_tensors(s["file"])[tensor_name(hook, layer, position)] for s in self._side_shards(side)]
         if not parts:
             raise KeyError(f"no complete shards for side {side!r} yet")
@@ -136,9 +152,19 @@ class ActivationStore:
             raise KeyError("this store has no position 'all'")
         return torch.cat([self._shard_tensors(s["file"])["all.example"] for s in self._side_shards(side)])
 
-    def frame(self) -> pd.DataFrame:
-        """Labels and metadata, one row per example (same order as :meth:`get`)."""
-        return pd.read_json(self.path / "examples.jsonl", lines=True)
+    def frame(self, *, partial: bool = False, side: str | None = None) -> pd.DataFrame:
+        """Labels and metadata, one row per example (same order as :meth:`get`), read back exactly as
+        written (a string stays a string). For an incomplete store pass ``partial=True`` and the
+        ``side`` whose written rows you read."""
+        with (self.path / "examples.jsonl").open() as fh:
+            frame = pd.DataFrame.from_records([json.loads(line) for line in fh if line.strip()])
+        if self.complete:
+            return frame
+        self._require_complete(partial, "the frame")
+        if side is None:
+            raise ValueError("frame(partial=True) needs side=: each side's written shards cover different rows")
+        self._check(side, self.layers[0], self.hooks[0], self.positions[0])
+        return frame.iloc[self.rows(side)].reset_index(drop=True)
 
     def info(self) -> dict:
         """A summary: sides, layers, hooks, positions, examples, shards, bytes on disk, models."""

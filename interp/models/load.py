@@ -28,6 +28,7 @@ __all__ = [
     "default_dtype",
     "spec_of",
     "bridge_from_hf",
+    "weights_fingerprint",
 ]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -152,6 +153,28 @@ def load_model(
     spec = as_spec(spec)
     model, tokenizer = load_hf(spec, device=device, dtype=dtype)
     return bridge_from_hf(model, tokenizer, spec)
+
+
+def weights_fingerprint(model: Any) -> str:
+    """A hash of a model's weights as loaded (adapter merged, GGUF de-quantized): every parameter's
+    name, shape, dtype, sum and a strided sample of its values. Two loads of the same checkpoint give
+    the same fingerprint; different weights (another adapter, a fine-tune) give another.
+
+    Example:
+        >>> weights_fingerprint(load_model("gemma-3-270m"))    # doctest: +SKIP
+        '3f2a9c0d51e7b8a4'
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    hf = getattr(model, "original_model", model)
+    with torch.no_grad():
+        for name, p in sorted(hf.named_parameters(remove_duplicate=True)):
+            flat = p.detach().reshape(-1).float()
+            sample = flat[:: max(1, flat.numel() // 4096)][:4096].cpu()
+            digest.update(f"{name}:{tuple(p.shape)}:{p.dtype}:{float(flat.double().sum()):.8e}".encode())
+            digest.update(sample.numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def spec_of(model: TransformerBridge) -> ModelSpec | None:

@@ -154,3 +154,54 @@ def test_probe_store_on_a_cached_pair(pair, tmp_path):
     assert set(probes) == {"base", "aligned"} and probes["base"]["logistic"].w.shape == (2, pair.d_model)
     with pytest.raises(ValueError, match="need train and test rows"):
         probe_store(store, train_mask=[False] * 120)
+
+
+def test_a_partial_store_refuses_reads_unless_asked_and_then_rows_line_up(pair, data, tmp_path, monkeypatch):
+    kwargs = dict(layers=[1], positions=["last"], batch_size=8, shard_size=8, progress=False, sides=["aligned"])
+    whole = cache_activations(pair, data, out_dir=tmp_path / "whole", **kwargs)
+    real_save, calls = cache_run.save_file, {"n": 0}
+
+    def dying_save(tensors, path):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        real_save(tensors, path)
+
+    monkeypatch.setattr(cache_run, "save_file", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        cache_activations(pair, data, out_dir=tmp_path / "part", **kwargs)
+    part = ActivationStore.open(tmp_path / "part")
+    with pytest.raises(RuntimeError, match=r"incomplete store \(2 of 5 shards written\).*partial=True"):
+        part.get("aligned", 1)
+    with pytest.raises(RuntimeError, match="incomplete store"):
+        part.frame()
+    got, rows = part.get("aligned", 1, partial=True), part.frame(partial=True, side="aligned")
+    assert got.shape[0] == len(rows) == 16 and part.rows("aligned") == list(range(16))
+    assert torch.equal(got, whole.get("aligned", 1)[:16])
+    assert rows.text.tolist() == whole.frame().text.tolist()[:16]
+
+
+def test_examples_come_before_the_config_and_metadata_reads_back_exactly(pair, tmp_path, monkeypatch):
+    import datasets
+
+    ds = datasets.Dataset.from_dict({"text": ["a b", "c d"], "label": [1, 0], "code": ["068", "12"]})
+    order = []
+    real_examples, real_json = cache_run._write_examples, cache_run.write_json_atomic
+    monkeypatch.setattr(cache_run, "_write_examples", lambda *a: (order.append("examples"), real_examples(*a)))
+    monkeypatch.setattr(cache_run, "write_json_atomic", lambda *a, **k: (order.append(a[0].name), real_json(*a, **k)))
+    store = cache_activations(pair, ds, layers=[0], out_dir=tmp_path, progress=False)
+    assert order[:2] == ["examples", "config.json"]
+    assert store.frame().code.tolist() == ["068", "12"]  # not re-typed to numbers
+
+
+def test_resuming_with_other_weights_of_the_same_name_is_refused(pair, tmp_path):
+    cache_activations(pair, ["a b", "c d"], layers=[0], out_dir=tmp_path, progress=False, sides=["base"])
+    with torch.no_grad():
+        p = next(pair.base.original_model.parameters())
+        p.add_(1.0)
+    try:
+        with pytest.raises(ValueError, match=r"models \(the weights differ, not only the names\) differ"):
+            cache_activations(pair, ["a b", "c d"], layers=[0], out_dir=tmp_path, progress=False, sides=["base"])
+    finally:
+        with torch.no_grad():
+            p.sub_(1.0)
