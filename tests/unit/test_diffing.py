@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.figures import assert_plots
 from interp import ModelSpec, load_pair
 from interp.runtime import unwrapped
 from interp.diffing import (
@@ -51,7 +52,9 @@ def test_weight_deltas_find_the_one_changed_matrix_and_its_rank(changed, same):
     assert len(result.spectra[DELTA_NAME]) > 2 and result.spectra[DELTA_NAME][2] < 1e-6  # rank 2: third sigma ~ 0
     everything = weight_deltas(same, include_unchanged=True).to_frame()
     assert (everything.norm == 0).all() and len(everything) > 10
-    assert result.figure() is not None and "rel_norm" in result._repr_html_()
+    spectrum = np.asarray(result.spectra[DELTA_NAME][:2])
+    assert_plots(result.figure(), spectrum / spectrum[0])  # normalised singular values
+    assert "rel_norm" in result._repr_html_()
 
 
 def test_linear_cka_properties():
@@ -88,7 +91,8 @@ def test_response_shift_is_zero_for_identical_models_and_positive_otherwise(same
     assert own.responses == diff.responses  # the aligned responses do not depend on the base's format
     s = diff.summary()
     assert 0 <= s["kl_share_first_5"] <= 1 and abs(sum(diff.rates()) - 1) < 1e-9
-    assert diff.figure() is not None and diff.shift_figure() is not None
+    assert_plots(diff.figure(), diff.kl_by_position().dropna().iloc[:, 1].to_numpy())
+    assert_plots(diff.shift_figure(), diff.to_frame().base_rank.clip(upper=21).value_counts(normalize=True).to_numpy())
     with pytest.raises(ValueError, match="base_format"):
         response_shift(same, qs, base_format="other")
 
@@ -125,7 +129,7 @@ def test_knowledge_by_popularity_bins_and_fits_each_model():
     assert np.allclose(shares, 1.0) and result.bins.bin.nunique() == 5
     known = result.known_share()
     assert known[known.model == "base"].sort_values("bin").known.is_monotonic_increasing
-    assert result.figure() is not None
+    assert_plots(result.figure(), result.bins.share.to_numpy())
     with pytest.raises(ValueError, match="no column"):
         knowledge_by_popularity(table.drop(columns="popularity"))
     with pytest.raises(ValueError, match="unknown categories"):
@@ -136,6 +140,6 @@ def test_lens_pair_returns_both_models(changed):
     result = lens_pair(changed, ["the fox", "a cat"], ["sat", "ran"], base_texts=["the fox is", "a cat is"])
     s = result.summary()
     assert set(s.model) == {"base", "aligned"} and len(s) == 2 * changed.n_layers and (s.n == 2).all()
-    assert result.figure() is not None
+    assert_plots(result.figure(), s.median_rank.to_numpy())
     with pytest.raises(ValueError, match="one answer per question"):
         lens_pair(changed, ["the fox"], [])

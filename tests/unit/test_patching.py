@@ -22,6 +22,7 @@ from interp.patching import (
 from interp.workflows import steering_sweep
 from interp.patching.core import _chunks, metric_of
 from interp.prompts import PromptBatch
+from tests.figures import assert_plots
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +178,13 @@ def test_cross_model_sweep_runs_and_padding_is_honoured(tiny_gemma_dir):
     result = cross_model_sweep(pair, texts, logit_diff([5, 5], [6, 6]), spans=["fox", "red"], max_batch=4)
     frame = result.to_frame()
     assert set(frame["position"]) == {"span_last", "last"} and len(frame) == 2 * pair.n_layers
-    # Identical weights on both sides: patching the last token at layer 0 with the other side's
-    # value changes the run (different prompt formats), but the clean metric is finite.
-    assert torch.isfinite(result.values).all() and result.figure() is not None
+    # Padding honoured: the two prompts of different lengths, swept together (left-padded), give
+    # the mean of each prompt swept alone (no padding).
+    alone = [cross_model_sweep(pair, [t], logit_diff([5], [6]), spans=[s], max_batch=4)
+             for t, s in zip(texts, ["fox", "red"])]
+    assert (result.values - (alone[0].values + alone[1].values) / 2).abs().max() <= 1e-4
+    assert abs(result.clean - (alone[0].clean + alone[1].clean) / 2) <= 1e-4
+    assert_plots(result.figure(), result.values.numpy())
     with pytest.raises(ValueError, match="direction must be"):
         cross_model_sweep(pair, texts, logit_diff([5, 5], [6, 6]), spans=["fox", "red"], direction="up->down")
     with pytest.raises(ValueError, match="needs spans="):
@@ -248,7 +253,8 @@ def test_cross_model_attribution_and_other_kinds(tiny_gemma_dir):
     assert exact.values.shape == est.values.shape == (pair.n_layers, 2) and est.estimate and est.clean == exact.clean
     heads = cross_model_sweep(pair, texts, metric, spans=spans, kind="head")
     assert heads.positions == [f"head {h}" for h in range(pair.base.cfg.n_heads)]
-    assert set(est.to_frame().kind) == {"mlp_out"} and est.figure() is not None
+    assert set(est.to_frame().kind) == {"mlp_out"}
+    assert_plots(est.figure(), est.values.numpy())
     with pytest.raises(ValueError, match="kind must be one of"):
         cross_model_sweep(pair, texts, metric, spans=spans, kind="logits")
 
@@ -263,6 +269,6 @@ def test_steering_sweep_reports_rates_per_scale(model):
     assert np.allclose(rates, 1.0)
     kl = frame[frame.measure == "kl"].set_index("scale").value
     assert kl[0.0] == 0.0 and kl[5.0] > 0
-    assert result.figure() is not None
+    assert_plots(result.figure(), frame[frame.measure != "kl"].value.to_numpy())
     with pytest.raises(ValueError, match="direction must have shape"):
         steering_sweep(model, ["x"], torch.randn(3), layer=0, scales=[1.0])
