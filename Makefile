@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # A CPU build of torch; a GPU user installs a CUDA build instead (see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: setup chromium demo test test-unit test-integration clean
+.PHONY: setup chromium demo test test-fast test-unit test-integration clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: setup
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
+
+# The fast tier: the unit tests on tiny random models (no default model) without the ones that
+# start subprocesses or a browser; under 90 s on 2 cores.
+test-fast: setup
+	$(PY) -m pytest tests/unit -m "not slow"
 
 test-integration: setup
 	$(PY) -m pytest tests/integration

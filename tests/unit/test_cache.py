@@ -121,6 +121,7 @@ def _run_worker(tiny_gemma_dir, out, n, shard, extra_env=None):
     return int(res.stdout.split("PEAK_RSS_KB")[1].split()[0]) * 1024
 
 
+@pytest.mark.slow
 def test_peak_memory_is_bounded_by_the_shard_not_the_dataset(tiny_gemma_dir, tmp_path):
     small = _run_worker(tiny_gemma_dir, tmp_path / "small", 200, 100)
     large = _run_worker(tiny_gemma_dir, tmp_path / "large", 4000, 100)
@@ -132,6 +133,7 @@ def test_peak_memory_is_bounded_by_the_shard_not_the_dataset(tiny_gemma_dir, tmp
     assert 3800 * per_example > shard + 8 * 2**20  # had the run kept everything, this test would fail
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_match_one(tiny_gemma_dir, tmp_path):
     _run_worker(tiny_gemma_dir, tmp_path / "one", 60, 16)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -70,6 +70,7 @@ def test_static_export_failure_is_clear_and_leaves_nothing(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_path() is None, reason="no Chrome/Chromium for kaleido (`make chromium` installs one)")
 @pytest.mark.parametrize("suffix,magic", [(".png", b"\x89PNG"), (".svg", b"<svg"), (".pdf", b"%PDF")])
 def test_static_export(tmp_path, suffix, magic):
@@ -83,6 +84,7 @@ def test_static_export(tmp_path, suffix, magic):
             assert int.from_bytes(data[16:20], "big") == width  # PNG IHDR width
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tmp_path):
     report = Report("figures")
     report.heading("all figure kinds")
