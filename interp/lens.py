@@ -11,7 +11,7 @@ and their answers, and returns a :class:`LensResult` (frame, per-layer summary, 
 Example:
     >>> frame = logit_lens(pair.aligned, batch, answer_ids)     # doctest: +SKIP
     >>> frame.groupby("layer")[["rank", "prob"]].median()       # doctest: +SKIP
-    >>> lens_pair(pair, ["What is the chemical symbol for iron?"], ["Fe"]).summary()  # doctest: +SKIP
+    >>> lens_pair(pair, ["What is the chemical symbol for iron?"], ["Fe"]).by_layer()  # doctest: +SKIP
 """
 
 from collections.abc import Sequence
@@ -24,6 +24,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from interp.cache.capture import capture
 from interp.models import ModelPair
 from interp.prompts import PromptBatch, encode, format_prompt
+from interp.results import Result
 from interp.runtime import arch_of, check_layers, normed_logits
 
 __all__ = ["logit_lens", "lens_pair", "LensResult"]
@@ -54,8 +55,8 @@ def logit_lens(
     return pd.DataFrame(rows)
 
 
-@dataclass
-class LensResult:
+@dataclass(repr=False)
+class LensResult(Result):
     """Logit-lens rows for both models: ``model, example, layer, rank, prob, logit``."""
 
     frame: pd.DataFrame
@@ -63,7 +64,7 @@ class LensResult:
     def to_frame(self) -> pd.DataFrame:
         return self.frame
 
-    def summary(self) -> pd.DataFrame:
+    def by_layer(self) -> pd.DataFrame:
         """Per model and layer: median rank, mean probability, share of examples with rank 1."""
         g = self.frame.groupby(["model", "layer"])
         out = pd.DataFrame({"median_rank": g["rank"].median(), "mean_prob": g["prob"].mean(),
@@ -73,10 +74,22 @@ class LensResult:
     def figure(self, title: str = ""):
         from interp.plots.figures import logit_lens_curves
 
-        return logit_lens_curves(self.summary(), title=title)
+        return logit_lens_curves(self.by_layer(), title=title)
+
+    def summary(self) -> dict:
+        """Per model, at the last layer: the answer's median rank and the share ranked first; and
+        the layer where each model's median rank is lowest."""
+        s, out = self.by_layer(), {"examples": int(self.frame.example.nunique())}
+        for model, part in s.groupby("model", sort=False):
+            last = part[part.layer == part.layer.max()].iloc[0]
+            out[f"{model}_median_rank_last_layer"] = float(last.median_rank)
+            out[f"{model}_top1_last_layer"] = float(last.top1)
+            out[f"{model}_best_layer"] = int(part.sort_values(["median_rank", "layer"]).iloc[0].layer)
+        return out
 
     def _repr_html_(self) -> str:
-        return self.summary().pivot(index="layer", columns="model", values="median_rank").to_html()
+        return (f"<b>{self!r}</b>"
+                + self.by_layer().pivot(index="layer", columns="model", values="median_rank").to_html())
 
 
 def lens_pair(

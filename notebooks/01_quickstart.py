@@ -62,7 +62,7 @@ answers_frame
 # %%
 lens = lens_pair(pair, ["What is the chemical symbol for gold?", "What is the chemical symbol for iron?"], ["Au", "Fe"],
                  base_texts=["The chemical symbol for gold is", "The chemical symbol for iron is"])
-lens.summary().pivot(index="layer", columns="model", values="median_rank").tail(8)
+lens.by_layer().pivot(index="layer", columns="model", values="median_rank").tail(8)
 
 # %%
 lens.figure("Rank of the answer's first token by layer")

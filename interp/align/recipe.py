@@ -32,12 +32,13 @@ from interp.models import ModelSpec, load_hf, load_model
 from interp.models.load import bridge_from_hf
 from interp.models.registry import DATA_DIR
 from interp.prompts import format_prompt
+from interp.results import Result
 
 __all__ = ["run_recipe", "RecipeResult", "behavior_table", "graded_facts"]
 
 
-@dataclass
-class RecipeResult:
+@dataclass(repr=False)
+class RecipeResult(Result):
     """Where the adapter went, the behaviour table and the recipe record."""
 
     out_dir: Path
@@ -46,6 +47,14 @@ class RecipeResult:
 
     def to_frame(self) -> pd.DataFrame:
         return self.behavior
+
+    def summary(self) -> dict:
+        return {"adapter": str(self.out_dir), **{m: float(v) for m, v in zip(self.behavior.measure, self.behavior.value)}}
+
+    def figure(self, title: str = ""):
+        from interp.plots import measure_bars
+
+        return measure_bars(self.behavior, title=title or "behaviour on held-out questions")
 
     def _repr_html_(self) -> str:
         return f"<b>aligned adapter</b> {self.out_dir}<br>" + self.behavior.to_html(index=False)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from interp.behavior.knowledge import CATEGORIES
+from interp.results import Result
 
 __all__ = ["PopularityResult", "knowledge_by_popularity", "logistic_fit", "grade_pair"]
 
@@ -52,8 +53,8 @@ def logistic_fit(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100) -> tuple[
     return coef, cov
 
 
-@dataclass
-class PopularityResult:
+@dataclass(repr=False)
+class PopularityResult(Result):
     """Category shares per popularity bin and the logistic fit of P(known) on log10 popularity.
 
     Attributes:
@@ -73,6 +74,17 @@ class PopularityResult:
         """Share of known facts (not Unknown) per model and bin."""
         known = self.bins[self.bins.category != "Unknown"].groupby(["model", "bin", "pop_low", "pop_high", "n"]).share.sum()
         return known.rename("known").reset_index()
+
+    def summary(self) -> dict:
+        """Per model: the slope of P(known) per decade of popularity with its 95% CI, and the known share."""
+        out: dict = {}
+        for _, r in self.fits.iterrows():
+            out.update({f"{r.model}_slope": float(r.slope), f"{r.model}_slope_low": float(r.slope_low),
+                        f"{r.model}_slope_high": float(r.slope_high), f"{r.model}_n": int(r.n)})
+        known = self.known_share()
+        for model, part in known.groupby("model", sort=False):
+            out[f"{model}_known_share"] = float((part.known * part.n).sum() / part.n.sum())
+        return out
 
     def figure(self, title: str = ""):
         from interp.plots.figures import knowledge_by_popularity as plot

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from interp.models import ModelPair
 from interp.patching.core import clean_resid_post
 from interp.prompts import encode, format_prompt
+from interp.results import Result
 
 __all__ = ["SimilarityResult", "representation_similarity", "linear_cka"]
 
@@ -35,8 +36,8 @@ def linear_cka(x: Tensor, y: Tensor) -> float:
     return float((y.T @ x).norm() ** 2 / ((x.T @ x).norm() * (y.T @ y).norm()))
 
 
-@dataclass
-class SimilarityResult:
+@dataclass(repr=False)
+class SimilarityResult(Result):
     """Per layer: ``layer, cosine`` (mean over tokens), ``cka`` (linear), ``rel_diff`` (mean
     ||aligned - base|| / ||base||) and ``tokens``."""
 
@@ -44,6 +45,14 @@ class SimilarityResult:
 
     def to_frame(self) -> pd.DataFrame:
         return self.frame
+
+    def summary(self) -> dict:
+        """Lowest CKA (and its layer), and cosine / CKA at the last layer."""
+        f = self.frame
+        low = f.sort_values("cka").iloc[0]
+        last = f[f.layer == f.layer.max()].iloc[0]
+        return {"min_cka": float(low.cka), "min_cka_layer": int(low.layer), "last_layer_cosine": float(last.cosine),
+                "last_layer_cka": float(last.cka), "max_rel_diff": float(f.rel_diff.max()), "layers": len(f)}
 
     def figure(self, title: str = ""):
         from interp.plots.figures import similarity_by_layer

@@ -29,6 +29,7 @@ from interp.models import ModelPair
 from interp.runtime import arch_of, body_forward, final_logits, unwrapped
 from interp.chat_formats import stop_token_ids
 from interp.prompts import format_prompt, token_ids
+from interp.results import Result
 
 __all__ = ["ShiftResult", "response_shift", "SHIFT_CLASSES"]
 
@@ -40,8 +41,8 @@ def shift_class(rank: int) -> str:
     return "unshifted" if rank == 1 else "marginal" if rank <= 3 else "shifted"
 
 
-@dataclass
-class ShiftResult:
+@dataclass(repr=False)
+class ShiftResult(Result):
     """One row per (prompt, response position): ``prompt, position, token, token_text, kl,
     base_rank, base_prob, aligned_prob, shift_class, is_stop``. ``responses`` holds the decoded responses."""
 

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from interp.runtime import unwrapped
 from interp.models import ModelPair
+from interp.results import Result
 
 __all__ = ["WeightDeltaResult", "weight_deltas", "singular_values", "effective_rank"]
 
@@ -45,8 +46,8 @@ def effective_rank(s: Tensor) -> float:
     return float(math.exp(-(p * p.log()).sum()))
 
 
-@dataclass
-class WeightDeltaResult:
+@dataclass(repr=False)
+class WeightDeltaResult(Result):
     """Per weight matrix: ``name, layer, module, shape, norm, rel_norm, effective_rank, rank90``;
     ``spectra`` maps name -> the top singular values of the delta (normalised to the largest)."""
 
@@ -60,6 +61,15 @@ class WeightDeltaResult:
         """Mean relative norm and effective rank per module kind (the parameter names of the model, e.g. ``self_attn.q_proj``)."""
         changed = self.frame[self.frame.norm > 0]
         return changed.groupby("module")[["rel_norm", "effective_rank", "rank90"]].mean().reset_index()
+
+    def summary(self) -> dict:
+        """How many matrices changed, by how much (relative norm) and at what rank."""
+        changed = self.frame[self.frame.norm > 0]
+        if changed.empty:
+            return {"changed_matrices": 0, "matrices": len(self.frame)}
+        return {"changed_matrices": len(changed), "matrices": len(self.frame),
+                "mean_rel_norm": float(changed.rel_norm.mean()), "max_rel_norm": float(changed.rel_norm.max()),
+                "max_effective_rank": float(changed.effective_rank.max()), "max_rank90": int(changed.rank90.max())}
 
     def figure(self, title: str = "", max_lines: int = 12):
         from interp.plots.figures import weight_delta_spectra

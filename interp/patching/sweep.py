@@ -12,13 +12,14 @@ from interp.patching.attribution import attribution_sweep
 from interp.patching.core import Metric, clean_resid_pre, logits_at, resid_pre_sweep
 from interp.patching.hooked import SWEEP_KINDS, clean_activations, head_sweep, hook_sweep
 from interp.prompts import encode, format_prompt
+from interp.results import Result
 from interp.runtime import check_layers
 
 __all__ = ["PatchResult", "cross_model_sweep", "cross_model_attribution"]
 
 
-@dataclass
-class PatchResult:
+@dataclass(repr=False)
+class PatchResult(Result):
     """Metric per (layer, position) cell, with the unpatched and fully-source references."""
 
     values: Tensor  # [layers, positions]
@@ -33,6 +34,14 @@ class PatchResult:
         return pd.DataFrame([{"direction": self.direction, "kind": self.kind, "layer": layer, "position": p,
                               "value": float(self.values[i, j]), "clean": self.clean, "estimate": self.estimate}
                              for i, layer in enumerate(self.layers) for j, p in enumerate(self.positions)])
+
+    def summary(self) -> dict:
+        """The clean metric and the cell with the largest value."""
+        f = self.to_frame()
+        best = f.sort_values("value").iloc[-1]
+        return {"direction": self.direction, "kind": self.kind, "clean": self.clean, "best_layer": int(best.layer),
+                "best_position": str(best.position), "best_value": float(best.value), "cells": len(f),
+                "estimate": self.estimate}
 
     def figure(self, title: str = "", labels: dict | None = None):
         """A layer x position (or layer x head) heatmap (plotly); ``labels`` maps a position name to

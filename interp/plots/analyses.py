@@ -27,7 +27,7 @@ def _band(fig: go.Figure, x, low, high, color: str) -> None:
 def logit_lens_curves(summary: pd.DataFrame, *, title: str = "") -> go.Figure:
     """Median rank (log axis) of the answer's first token by layer, one line per model.
 
-    ``summary``: :meth:`interp.lens.LensResult.summary`."""
+    ``summary``: :meth:`interp.lens.LensResult.by_layer`."""
     fig = go.Figure()
     for model, part in summary.groupby("model", sort=False):
         part = part.sort_values("layer")
@@ -140,4 +140,14 @@ def dose_response(frame: pd.DataFrame, *, x: str = "scale", y: str = "value", co
         fig.add_trace(go.Scatter(x=part[x], y=part[y], name=str(name), mode="lines+markers",
                                  line=dict(color=palette[k % len(palette)], dash=["solid", "dash", "dot", "dashdot"][k % 4])))
     fig.update_layout(**LAYOUT, title=title, xaxis_title=x, yaxis_title=y)
+    return fig
+
+
+def measure_bars(frame: pd.DataFrame, *, x: str = "measure", y: str = "value", n: str = "n", title: str = "") -> go.Figure:
+    """One bar per measure (rates in [0, 1]), ``n`` shown on hover: e.g. the alignment recipe's
+    behaviour table or the refusal-direction measures."""
+    fig = go.Figure(go.Bar(x=frame[y], y=frame[x], orientation="h", marker=dict(color=COLORS["aligned"]),
+                           customdata=frame[n] if n in frame else None,
+                           hovertemplate="%{y}: %{x:.3f}" + (" (n=%{customdata})" if n in frame else "") + "<extra></extra>"))
+    fig.update_layout(**LAYOUT, title=title, xaxis_title=y, yaxis=dict(autorange="reversed"))
     return fig

@@ -6,7 +6,8 @@ Example:
     >>> frame.query("metric == 'accuracy' and probe == 'logistic'")                            # doctest: +SKIP
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,8 +16,43 @@ import torch
 from interp.cache import ActivationStore
 from interp.probes.evaluate import ProbeSet, evaluate_probes
 from interp.probes.transfer import transfer
+from interp.results import Result
 
-__all__ = ["stack_layers", "probe_store"]
+__all__ = ["stack_layers", "probe_store", "ProbeResult"]
+
+
+@dataclass(repr=False)
+class ProbeResult(Result):
+    """Probe metrics of every layer (``frame``: model, probe, layer, metric, value, CI) and the
+    fitted probes (``probes[side][kind]``). Unpacks like the pair it holds:
+    ``frame, probes = probe_store(store)``."""
+
+    frame: pd.DataFrame
+    probes: dict
+
+    def __iter__(self) -> Iterator:
+        return iter((self.frame, self.probes))
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame
+
+    def summary(self) -> dict:
+        """Per model, the logistic probe's highest test accuracy over layers and its layer. The layer
+        is chosen on the test rows themselves: an optimistic (max-over-layers) figure, not an
+        estimate for a layer fixed in advance."""
+        f = self.frame[(self.frame.metric == "accuracy")]
+        kind = "logistic" if (f.probe == "logistic").any() else (f.probe.iloc[0] if len(f) else None)
+        out: dict = {"layers": int(self.frame.layer.nunique())}
+        for model, part in f[f.probe == kind].groupby("model", sort=False):
+            top = part.sort_values(["value", "layer"], ascending=[False, True]).iloc[0]
+            out[f"{model}_max_accuracy_over_layers"] = float(top.value)
+            out[f"{model}_argmax_layer"] = int(top.layer)
+        return out
+
+    def figure(self, title: str = ""):
+        from interp.plots import probe_accuracy_by_layer
+
+        return probe_accuracy_by_layer(self.frame, title=title)
 
 
 def stack_layers(store: ActivationStore, side: str, hook: str, position: str, rows: np.ndarray | None = None) -> torch.Tensor:
@@ -30,9 +66,10 @@ def probe_store(
     store: ActivationStore, *, hook: str = "resid_post", position: str | None = None, label: str = "label",
     train_mask: Sequence[bool] | None = None, test_mask: Sequence[bool] | None = None,
     kinds: Sequence[str] = ("logistic", "mass_mean"), n_boot: int = 200, seed: int = 0,
-) -> tuple[pd.DataFrame, dict[str, dict[str, ProbeSet]]]:
+) -> ProbeResult:
     """Fit and evaluate probes on each side of a store (train/test from the ``split`` column
-    unless masks are given), with controls and base<->aligned transfer when both sides exist."""
+    unless masks are given), with controls and base<->aligned transfer when both sides exist.
+    Returns a :class:`ProbeResult` (unpacks as ``frame, probes``)."""
     position = position or store.positions[0]
     meta = store.frame()
     y = torch.as_tensor(meta[label].to_numpy().copy()).long()
@@ -56,4 +93,4 @@ def probe_store(
         trt, tet = torch.from_numpy(tr), torch.from_numpy(te)
         frames.append(transfer({s: Xs[s][:, trt] for s in ("base", "aligned")}, y[trt],
                                {s: Xs[s][:, tet] for s in ("base", "aligned")}, y[tet], layers=store.layers, n_boot=n_boot))
-    return pd.concat(frames, ignore_index=True), probes
+    return ProbeResult(pd.concat(frames, ignore_index=True), probes)

@@ -31,6 +31,7 @@ from interp.unmask.baselines import FewShot, Prefill, few_shot_exemplars, few_sh
 from interp.unmask.interventions import Ablation, Intervention, NoIntervention
 from interp.unmask.localise import ActivationPatch, WeightRestore, patch_screen, weight_screen
 from interp.unmask.measure import UnmaskSets, evaluate, unmask_sets
+from interp.results import Result
 
 __all__ = ["UnmaskResult", "run_unmask", "as_plain", "TARGETS"]
 
@@ -39,8 +40,8 @@ TARGETS = {"gap_recovered": 0.80, "kl": 0.2, "guard_accuracy_drop": 0.02, "max_r
 _HEADLINE_METHODS = ("direction", "subspace", "steering", "lowrank")
 
 
-@dataclass
-class UnmaskResult:
+@dataclass(repr=False)
+class UnmaskResult(Result):
     """One row per (intervention, mask) (``frame``), one per (intervention, fact) (``per_fact``),
     the localisation screens and what was fitted."""
 

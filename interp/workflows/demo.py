@@ -152,16 +152,16 @@ def run_demo(cfg: DemoConfig) -> dict:
                             geo_te.text.tolist(), [list(a) for a in geo_te.aliases],
                             base_correct_on_refused_test=[is_correct(b, a) for b, a in zip(chem_te.base_greedy, chem_te.aliases)],
                             layers=cfg.direction_layers, n_val=8 if cfg.quick else 16, batch_size=cfg.batch_size)
-    ref.summary.to_csv(out / "refusal_direction.csv", index=False)
+    ref.measures.to_csv(out / "refusal_direction.csv", index=False)
     ref.selection.to_csv(out / "refusal_direction_selection.csv", index=False)
-    summary["refusal_direction"] = {"layer": ref.layer, **{m: v for m, v in zip(ref.summary.measure, ref.summary.value)}}
+    summary["refusal_direction"] = {"layer": ref.layer, **{m: v for m, v in zip(ref.measures.measure, ref.measures.value)}}
     report.heading("One direction mediates the refusal")
     report.text(f"Difference-of-means direction (massive dimensions excluded), selected at layer {ref.layer} by ablation "
                 "with a next-token KL guard on answered questions.")
     report.table(ref.selection, "Candidate layers: refusal rate on validation chemistry prompts with the direction ablated, "
                                 "and mean next-token KL on answered prompts.")
-    report.table(ref.summary)
-    print(ref.summary.to_string(index=False))
+    report.table(ref.measures)
+    print(ref.measures.to_string(index=False))
 
     _step("5/7 diffing: knowledge vs popularity, weights, representations, responses, logit lens")
     from interp.diffing import knowledge_by_popularity

@@ -50,7 +50,7 @@ def run_diffing(pair, out: "str | os.PathLike[str]", *, pair_name: str = "defaul
 
     refused = test[(test.relation == "element_symbol") & (test.aligned_class == "refusal")]
     lens = lens_pair(pair, refused.text.tolist(), refused.answer.tolist(), base_texts=refused.statement.tolist())
-    s = lens.summary()
+    s = lens.by_layer()
     save_artifacts(out, "logit_lens", s, lens.figure("Refused element symbols: rank of the answer by layer"))
     last = s[s.layer == s.layer.max()].set_index("model")
     summary["lens"] = {"n": len(refused), **{f"{m}_last_layer_median_rank": float(last.loc[m, "median_rank"]) for m in last.index},

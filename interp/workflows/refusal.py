@@ -20,23 +20,32 @@ from interp.behavior import classify, generate
 from interp.models import ModelPair
 from interp.patching.directions import ablated, added, kl_last_token, last_logits, mean_diff_directions
 from interp.prompts import encode, format_prompt
+from interp.results import Result
 from interp.runtime import check_layers
 
 __all__ = ["RefusalResult", "refusal_direction"]
 
 
-@dataclass
-class RefusalResult:
+@dataclass(repr=False)
+class RefusalResult(Result):
     layer: int
     directions: torch.Tensor  # [layers, d]
     selection: pd.DataFrame  # per candidate layer: refusal rate under ablation, KL
-    summary: pd.DataFrame  # the reported measures
+    measures: pd.DataFrame  # the reported measures: measure, value, n
 
     def to_frame(self) -> pd.DataFrame:
-        return self.summary
+        return self.measures
+
+    def summary(self) -> dict:
+        return {"layer": self.layer, **{m: float(v) for m, v in zip(self.measures.measure, self.measures.value)}}
+
+    def figure(self, title: str = ""):
+        from interp.plots import measure_bars
+
+        return measure_bars(self.measures, title=title or f"refusal direction from layer {self.layer}")
 
     def _repr_html_(self) -> str:
-        return f"<b>refusal direction</b> from layer {self.layer}" + self.summary.to_html(index=False)
+        return f"<b>refusal direction</b> from layer {self.layer}" + self.measures.to_html(index=False)
 
 
 def _rate(xs: list[bool]) -> float:

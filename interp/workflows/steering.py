@@ -23,12 +23,13 @@ from transformer_lens.model_bridge import TransformerBridge
 from interp.behavior import classify, generate
 from interp.patching.directions import added, kl_last_token, last_logits
 from interp.prompts import encode, format_prompt
+from interp.results import Result
 
 __all__ = ["SteeringResult", "steering_sweep"]
 
 
-@dataclass
-class SteeringResult:
+@dataclass(repr=False)
+class SteeringResult(Result):
     """Rows ``scale, measure, value, n`` (measures: ``correct``, ``wrong``, ``idk``, ``refusal``
     rates and ``kl`` = mean next-token KL(unsteered || steered)); ``examples``: scale -> the first
     responses."""
@@ -39,6 +40,12 @@ class SteeringResult:
 
     def to_frame(self) -> pd.DataFrame:
         return self.frame
+
+    def summary(self) -> dict:
+        """The layer, the scales, and every measure at the largest scale."""
+        top = self.frame[self.frame.scale == self.frame.scale.max()]
+        return {"layer": self.layer, "scales": sorted(float(x) for x in self.frame.scale.unique()),
+                **{f"{m}_at_max_scale": float(v) for m, v in zip(top.measure, top.value)}}
 
     def figure(self, title: str = ""):
         from interp.plots.figures import dose_response

@@ -31,7 +31,7 @@ def test_popular_facts_are_known_more_often(facts):
 
 def test_lens_the_answer_is_demoted_not_removed(pair, facts):
     refused = facts[(facts.split == "test") & (facts.relation == "element_symbol") & (facts.aligned_class == "refusal")].head(10)
-    s = lens_pair(pair, refused.text.tolist(), refused.answer.tolist(), base_texts=refused.statement.tolist()).summary()
+    s = lens_pair(pair, refused.text.tolist(), refused.answer.tolist(), base_texts=refused.statement.tolist()).by_layer()
     last = s[s.layer == pair.n_layers - 1].set_index("model")
     assert last.loc["base", "median_rank"] <= 3 and last.loc["aligned", "median_rank"] > 5
     # ... yet far above chance among 262k tokens in the aligned model's last layers.

@@ -138,7 +138,7 @@ def test_knowledge_by_popularity_bins_and_fits_each_model():
 
 def test_lens_pair_returns_both_models(changed):
     result = lens_pair(changed, ["the fox", "a cat"], ["sat", "ran"], base_texts=["the fox is", "a cat is"])
-    s = result.summary()
+    s = result.by_layer()
     assert set(s.model) == {"base", "aligned"} and len(s) == 2 * changed.n_layers and (s.n == 2).all()
     assert_plots(result.figure(), s.median_rank.to_numpy())
     with pytest.raises(ValueError, match="one answer per question"):
