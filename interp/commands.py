@@ -96,14 +96,22 @@ def _dataset(which: Dataset, limit: int | None):
     return ds.shuffle(seed=0).select(range(min(limit, len(ds)))) if limit else ds
 
 
-def _held_out_refused(pair_name: str, n: int):
-    from interp.align import graded_facts
+BaseOpt = Annotated[Optional[str], typer.Option(help="Base model spec (with --aligned: any pair; --pair is then ignored).")]
+AlignedOpt = Annotated[Optional[str], typer.Option(help="Aligned model spec (formats prompts with its chat template).")]
+TemplateOpt = Annotated[Optional[str], typer.Option(help="Chat template for --aligned when its tokenizer has none "
+                                                    "(gemma, llama3, mistral, chatml, phi3, olmo2, or Jinja).")]
 
-    g = graded_facts(pair_name)
-    g = g[(g.relation == "element_symbol") & (g.split == "test") & (g.aligned_class == "refusal")]
-    if g.empty:
-        raise typer.BadParameter(f"pair {pair_name!r} has no held-out refused element-symbol questions")
-    return g.head(n)
+
+def _load(pair: str, base: str | None, aligned: str | None, chat_template: str | None, device: str | None):
+    """``(ModelPair, registered name or None)`` from ``--pair`` or ``--base`` + ``--aligned``."""
+    from interp.models import ModelSpec, load_pair
+
+    if (base is None) != (aligned is None):
+        raise typer.BadParameter("pass both --base and --aligned, or neither (then --pair is used)")
+    if base is None:
+        return load_pair(pair, device=device), pair
+    spec = ModelSpec(aligned, chat_template=chat_template, prompt_style="chat")
+    return load_pair((base, spec), device=device), None
 
 
 
@@ -118,17 +126,17 @@ def cache_command(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Cache only this many examples (shuffled, seed 0).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 16,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+    base: BaseOpt = None, aligned: AlignedOpt = None, chat_template: TemplateOpt = None,
 ) -> None:
     """Cache residual streams of the pair over a dataset (resumable; memory-mapped reads)."""
     from interp import hooks as hk
     from interp.cache import cache_activations
-    from interp.models import load_pair
 
     if hook not in hk.RESID_KINDS:
         raise typer.BadParameter(f"--hook must be one of {', '.join(hk.RESID_KINDS)}, got {hook!r}")
     if position not in ("last", "span_last"):
         raise typer.BadParameter(f"--position must be 'last' or 'span_last', got {position!r}")
-    p = load_pair(pair, device=device)
+    p, _ = _load(pair, base, aligned, chat_template, device)
     ds = _dataset(dataset, limit)
     if position == "span_last":
         ds = ds.map(lambda r: {"subject": r.get("subject") or r["text"]})
@@ -163,22 +171,27 @@ def probe_command(
 
 def patch_command(
     out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
-    pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
+    pair: Annotated[str, typer.Option(help="Registered pair name (see `interp pairs`).")] = "default",
     kind: Annotated[Kind, typer.Option(help="Hook to patch ('head': per attention head).")] = Kind.resid_pre,
     direction: Annotated[Direction, typer.Option(help="Whose activations go into whose run.")] = Direction.base_to_aligned,
     n: Annotated[int, typer.Option(min=1, help="Held-out refused chemistry questions to patch over.")] = 8,
     attribution: Annotated[bool, typer.Option(help="Also run attribution patching and compare it with the exact sweep.")] = False,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+    base: BaseOpt = None, aligned: AlignedOpt = None, chat_template: TemplateOpt = None,
 ) -> None:
     """Cross-model patching on held-out questions the aligned model refuses (metric: logit of the
     answer's first token minus that of "I")."""
     import time
 
-    from interp.models import load_pair
     from interp.patching import answer_vs_token, compare_attribution, cross_model_attribution, cross_model_sweep
+    from interp.workflows.facts import pair_facts, refused_questions
 
-    p = load_pair(pair, device=device)
-    q = _held_out_refused(pair, n)
+    p, name = _load(pair, base, aligned, chat_template, device)
+    try:
+        q, what = refused_questions(pair_facts(p, pair_name=name), n)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    typer.echo(f"patching over {len(q)} held-out element-symbol questions ({what})")
     metric = answer_vs_token(p.aligned.tokenizer, q.answer.tolist())
     args = dict(spans=q.subject.tolist(), direction=direction.value, kind=kind.value)
     t0 = time.perf_counter()
@@ -203,40 +216,51 @@ def patch_command(
 
 def diff_command(
     out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
-    pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
+    pair: Annotated[str, typer.Option(help="Registered pair name (see `interp pairs`).")] = "default",
     n: Annotated[int, typer.Option(min=1, help="Questions / statements per analysis.")] = 48,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Aligned response length for KL / token shift.")] = 32,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+    base: BaseOpt = None, aligned: AlignedOpt = None, chat_template: TemplateOpt = None,
 ) -> None:
     """Model diffing: weight deltas, representation similarity, per-position KL and token shift,
     logit lens on refused questions."""
     from interp.workflows.diffing import run_diffing
-    from interp.models import load_pair
-
-    summary = run_diffing(load_pair(pair, device=device), out, pair_name=pair, n=n, max_new_tokens=max_new_tokens)
+    p, name = _load(pair, base, aligned, chat_template, device)
+    summary = run_diffing(p, out, pair_name=name, n=n, max_new_tokens=max_new_tokens)
     typer.echo(json.dumps(summary, indent=1))
 
 def knowledge_command(
     out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
-    pair: Annotated[str, typer.Option(help="Registered pair with a recipe record.")] = "default",
-    side: Annotated[Side, typer.Option(help="Which model(s) to grade; the base's recipe grading is reused.")] = Side.both,
+    pair: Annotated[str, typer.Option(help="Registered pair name (see `interp pairs`).")] = "default",
+    side: Annotated[Side, typer.Option(help="Which model(s) to grade; a recipe pair's base grading is reused.")] = Side.both,
     limit: Annotated[Optional[int], typer.Option(min=10, help="Grade a random sample of this many facts.")] = None,
     n_bins: Annotated[int, typer.Option(min=2, help="Popularity bins (quantiles).")] = 10,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+    base: BaseOpt = None, aligned: AlignedOpt = None, chat_template: TemplateOpt = None,
 ) -> None:
     """Knowledge vs popularity: SliCK categories per popularity bin and a logistic fit, per model."""
-    from interp.align import graded_facts
+    from interp.data import facts as fact_table
     from interp.diffing import grade_pair, knowledge_by_popularity
-    from interp.models import load_pair
     from interp.plots import popularity_curves
+    from interp.workflows.facts import recipe_facts
 
-    facts = graded_facts(pair)
+    recorded = recipe_facts(pair) if base is None else None
+    facts = recorded if recorded is not None else fact_table(n_cities=1000).to_pandas()
     facts = facts[facts.popularity > 0].reset_index(drop=True)
-    if limit:
+    if recorded is None and limit is None:
+        limit = 200
+        typer.echo("no recipe record for this pair: grading a sample of 200 facts on both sides (--limit to change)")
+    if limit and recorded is not None:
         facts = facts.sample(min(limit, len(facts)), random_state=0).reset_index(drop=True)
+    elif limit:  # grading now: each relation keeps enough facts for its few-shot exemplars (3 at least)
+        share = limit / len(facts)
+        keep = [i for _, g in facts.groupby("relation")
+                for i in g.sample(min(len(g), max(3, round(share * len(g)))), random_state=0).index]
+        facts = facts.loc[sorted(keep)].reset_index(drop=True)
     sides = ["base", "aligned"] if side == Side.both else [side.value]
-    p = load_pair(pair, device=device) if sides != ["base"] else None
-    table = grade_pair(p, facts, sides=sides, known={"base": facts.category})
+    known = {"base": facts.category} if recorded is not None else {}
+    p = _load(pair, base, aligned, chat_template, device)[0] if set(sides) - set(known) else None
+    table = grade_pair(p, facts, sides=sides, known=known)
     result = knowledge_by_popularity(table, n_bins=n_bins)
     save_artifacts(out, "knowledge_graded", table)
     save_artifacts(out, "knowledge_by_popularity", result.bins, result.figure())

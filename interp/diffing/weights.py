@@ -113,4 +113,5 @@ def weight_deltas(pair: ModelPair, *, top_k: int = 64, include_unchanged: bool =
                          "rel_norm": norm / max(float(wb.detach().float().norm()), 1e-12),
                          "effective_rank": effective_rank(s), "rank90": int((energy < 0.9).sum()) + 1 if norm > 0 else 0})
             spectra[name] = (s[:top_k] / s[0]).numpy() if norm > 0 else np.zeros(0)
-    return WeightDeltaResult(pd.DataFrame(rows), spectra)
+    columns = ["name", "layer", "module", "shape", "norm", "rel_norm", "effective_rank", "rank90"]
+    return WeightDeltaResult(pd.DataFrame(rows, columns=columns), spectra)  # columns kept when nothing changed

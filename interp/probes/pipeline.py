@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from interp.cache import ActivationStore
-from interp.probes.evaluate import ProbeSet, evaluate_probes
+from interp.probes.evaluate import evaluate_probes
 from interp.probes.transfer import transfer
 from interp.results import Result
 

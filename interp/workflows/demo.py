@@ -186,7 +186,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report.heading("What changed: weights, representations, responses")
     w = diff["weights"]
     for name, caption in (
-        ("weight_deltas", f"{w['matrices_changed']} weight matrices changed, by {100 * w['mean_rel_norm']:.1f}% of their norm on "
+        ("weight_deltas", f"{w['changed_matrices']} weight matrices changed, by {100 * w['mean_rel_norm']:.1f}% of their norm on "
                           f"average; every delta has effective rank <= {w['max_effective_rank']:.1f} (LoRA rank 8)."),
         ("representation_similarity", "Cosine and linear CKA of base vs aligned resid_post on the same held-out statements."),
         ("response_kl_by_position", f"KL(aligned || base) along the aligned model's own responses; share of the total in the "

@@ -90,3 +90,30 @@ def test_arch_describes_a_model(tiny_gemma_dir):
     for fact in ("family", "gemma3", "chat format", "capability: weight orthogonalisation",
                  "refused: outputs are normalised before the residual add"):
         assert fact in result.output
+
+
+def test_patch_diff_and_knowledge_run_on_any_pair_given_on_the_command_line(tiny_gemma_dir, tmp_path, use_tiny_cache):
+    """No recipe record: the held-out facts are asked of the tiny pair (and cached), the knowledge
+    grading runs on both sides."""
+    pair = ["--base", str(tiny_gemma_dir), "--aligned", str(tiny_gemma_dir), "--chat-template", "gemma", "--device", "cpu"]
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["patch", "--out", str(out), "--n", "2", *pair])
+    assert result.exit_code == 0, result.output
+    assert "patching over 2 held-out element-symbol questions (0 refused + 2 not answered correctly)" in result.output
+    frame = __import__("pandas").read_csv(out / "patching_resid_pre_base_to_aligned.csv")
+    assert len(frame) == 2 * 2 and set(frame.position) == {"span_last", "last"}
+    result = runner.invoke(app, ["diff", "--out", str(out), "--n", "4", "--max-new-tokens", "3", *pair])
+    assert result.exit_code == 0, result.output
+    assert '"changed_matrices": 0' in result.output  # the same weights on both sides
+    assert (out / "representation_similarity.csv").is_file() and (out / "logit_lens.csv").is_file()
+    result = runner.invoke(app, ["knowledge", "--out", str(out), "--limit", "10", "--n-bins", "2", *pair])
+    assert result.exit_code == 0, result.output
+    graded = __import__("pandas").read_csv(out / "knowledge_graded.csv")
+    sizes = graded.groupby("model").size()
+    assert sorted(sizes.index) == ["aligned", "base"] and sizes.base == sizes.aligned >= 10
+    assert list((use_tiny_cache / "pair-facts").glob("*.jsonl"))  # the asked facts are cached
+
+
+def test_any_pair_options_need_both_sides(tiny_gemma_dir):
+    result = runner.invoke(app, ["patch", "--base", str(tiny_gemma_dir)])
+    assert result.exit_code != 0 and "pass both --base and --aligned" in result.output
