@@ -18,8 +18,17 @@ from interp.models.spec import ModelSpec
 
 __all__ = ["PairSpec", "register_pair", "get_pair_spec", "list_pairs", "DATA_DIR"]
 
-#: The repository's data folder (adapters made by the alignment recipe live in ``aligned/``).
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+def _data_dir() -> Path:
+    """The checkout's ``data/`` when interp runs from a checkout (editable install), else the copy
+    shipped inside the package (``interp/_data``, see ``pyproject.toml``)."""
+    package = Path(__file__).resolve().parents[1]
+    checkout, shipped = package.parent / "data", package / "_data"
+    return checkout if (checkout / "aligned").is_dir() or not shipped.is_dir() else shipped
+
+
+#: The data folder (adapters made by the alignment recipe live in ``aligned/``): the repository's
+#: ``data/``, or the package's shipped copy in a non-editable install.
+DATA_DIR = _data_dir()
 
 
 @dataclass(frozen=True)

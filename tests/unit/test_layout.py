@@ -4,6 +4,8 @@ layer, analyses do not import the workflows above them, and only the adapters sp
 import ast
 import collections
 import re
+
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "interp"
@@ -62,3 +64,32 @@ def test_only_the_adapters_spell_hf_internals_and_template_tokens():
     hits = [f"{f.relative_to(ROOT)}:{i}" for f in ROOT.rglob("*.py") if str(f.relative_to(ROOT)) not in allowed
             for i, line in enumerate(f.read_text().splitlines(), 1) if spelled.search(line)]
     assert not hits, f"HF internals or template tokens spelled outside interp.runtime / interp.chat_formats: {hits}"
+
+
+def test_pyproject_lists_every_package():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT.parent).parts) for p in ROOT.rglob("__init__.py")}
+    assert listed == found | {"interp._data"}, f"pyproject.toml packages differ: {sorted(listed ^ (found | {'interp._data'}))}"
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_has_the_default_pair(tmp_path):
+    """The wheel carries data/aligned/ as interp/_data; installed on its own, the registry finds the
+    default adapter there (no checkout on the path)."""
+    import subprocess
+    import sys
+
+    root = ROOT.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "wheel")], check=True, capture_output=True)
+    wheel = next((tmp_path / "wheel").glob("interp-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True)
+    code = ("from interp.models.registry import DATA_DIR, get_pair_spec; import interp; "
+            "print(DATA_DIR); print(get_pair_spec('default').placeholder); print(interp.__file__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
+    assert out[0].endswith("interp/_data") and str(tmp_path / "site") in out[0]
+    assert out[1] == "False" and out[2].startswith(str(tmp_path / "site"))
