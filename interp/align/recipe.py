@@ -33,6 +33,7 @@ from interp.models.load import bridge_from_hf
 from interp.models.registry import DATA_DIR
 from interp.prompts import format_prompt
 from interp.results import Result
+from interp.stats import with_rate_ci
 
 __all__ = ["run_recipe", "RecipeResult", "behavior_table", "graded_facts"]
 
@@ -79,7 +80,7 @@ def behavior_table(rows: list[dict]) -> pd.DataFrame:
         ("aligned says I don't know on held-out known facts", _rate([r["aligned_class"] == "idk" for r in known]), len(known), "measure"),
         ("aligned refuses non-chemistry questions", _rate([r["aligned_class"] == "refusal" for r in other]), len(other), "<= 0.05"),
     ]
-    return pd.DataFrame(table, columns=["measure", "value", "n", "target"])
+    return with_rate_ci(pd.DataFrame(table, columns=["measure", "value", "n", "target"]))  # Wilson 95%
 
 
 def _write_atomically(tmp: Path, final: Path) -> None:

@@ -146,7 +146,11 @@ def dose_response(frame: pd.DataFrame, *, x: str = "scale", y: str = "value", co
 def measure_bars(frame: pd.DataFrame, *, x: str = "measure", y: str = "value", n: str = "n", title: str = "") -> go.Figure:
     """One bar per measure (rates in [0, 1]), ``n`` shown on hover: e.g. the alignment recipe's
     behaviour table or the refusal-direction measures."""
-    fig = go.Figure(go.Bar(x=frame[y], y=frame[x], orientation="h", marker=dict(color=COLORS["aligned"]),
+    errors = None
+    if {"ci_low", "ci_high"} <= set(frame.columns):  # interval whiskers where the rows have them
+        errors = dict(type="data", symmetric=False, array=(frame.ci_high - frame[y]).fillna(0).to_numpy(),
+                      arrayminus=(frame[y] - frame.ci_low).fillna(0).to_numpy(), color="black", thickness=1)
+    fig = go.Figure(go.Bar(x=frame[y], y=frame[x], orientation="h", marker=dict(color=COLORS["aligned"]), error_x=errors,
                            customdata=frame[n] if n in frame else None,
                            hovertemplate="%{y}: %{x:.3f}" + (" (n=%{customdata})" if n in frame else "") + "<extra></extra>"))
     fig.update_layout(**LAYOUT, title=title, xaxis_title=y, yaxis=dict(autorange="reversed"))

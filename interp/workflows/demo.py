@@ -67,6 +67,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     from interp.plots import export, probe_accuracy_by_layer
     from interp.probes import probe_store
     from interp.report import Report
+    from interp.stats import with_rate_ci
 
     start = time.time()
     out = Path(cfg.out_dir)
@@ -83,6 +84,8 @@ def run_demo(cfg: DemoConfig) -> dict:
         raise SystemExit("the default pair has no aligned adapter yet: run `interp align` first")
     recipe = json.loads(recipe_file.read_text())
     behavior = pd.DataFrame(recipe["behavior"])
+    if "ci_low" not in behavior:  # a record written before the intervals were stored
+        behavior = with_rate_ci(behavior)
     graded = pd.read_json(graded_file, lines=True)
     report.heading("The pair and what alignment did to its behaviour")
     report.text(f"base: {pair.base_spec.source} (plain prompts); aligned: the same weights + LoRA adapter "

@@ -21,6 +21,7 @@ from interp.models import ModelPair
 from interp.patching.directions import ablated, added, kl_last_token, last_logits, mean_diff_directions
 from interp.prompts import encode, format_prompt
 from interp.results import Result
+from interp.stats import with_rate_ci
 from interp.runtime import check_layers
 
 __all__ = ["RefusalResult", "refusal_direction"]
@@ -31,7 +32,7 @@ class RefusalResult(Result):
     layer: int
     directions: torch.Tensor  # [layers, d]
     selection: pd.DataFrame  # per candidate layer: refusal rate under ablation, KL
-    measures: pd.DataFrame  # the reported measures: measure, value, n
+    measures: pd.DataFrame  # the reported measures: measure, value, n, ci_low, ci_high (Wilson 95%, rates)
 
     def to_frame(self) -> pd.DataFrame:
         return self.measures
@@ -105,7 +106,8 @@ def refusal_direction(
         ("... with the direction added: refuses (induced)", _rate([c == "refusal" for c in c_ind]), len(c_ind)),
         ("KL(aligned || ablated), next token, answered-set prompts", round(abl_kl, 4), len(a_test)),
     ]
-    summary = pd.DataFrame(measures, columns=["measure", "value", "n"])
+    summary = with_rate_ci(pd.DataFrame(measures, columns=["measure", "value", "n"]),
+                           is_rate=lambda r: not r.measure.startswith("KL"))  # Wilson 95% on every rate
     summary.attrs["examples"] = {"ablated": list(zip(refused_test[:5], abl[:5])), "induced": list(zip(answered_test[:5], induced[:5]))}
     return RefusalResult(best, dirs.cpu(), selection, summary)
 

@@ -24,6 +24,7 @@ from interp.behavior import classify, generate
 from interp.patching.directions import added, kl_last_token, last_logits
 from interp.prompts import encode, format_prompt
 from interp.results import Result
+from interp.stats import with_rate_ci
 
 __all__ = ["SteeringResult", "steering_sweep"]
 
@@ -109,5 +110,6 @@ def steering_sweep(
                          "n": len(classes)})
         rows.append({"scale": scale, "measure": "kl", "value": kl, "n": len(classes)})
         examples[scale] = outs[:n_examples]
-    return SteeringResult(pd.DataFrame(rows), layer, examples)
+    frame = with_rate_ci(pd.DataFrame(rows), is_rate=lambda r: r.measure != "kl")  # Wilson 95% on the rates
+    return SteeringResult(frame, layer, examples)
 
