@@ -25,7 +25,7 @@ from interp.cache.capture import capture
 from interp.models import ModelPair
 from interp.prompts import PromptBatch, encode, format_prompt
 from interp.results import Result
-from interp.runtime import arch_of, check_layers, normed_logits
+from interp.runtime import input_device, arch_of, check_layers, normed_logits
 
 __all__ = ["logit_lens", "lens_pair", "LensResult"]
 
@@ -39,7 +39,7 @@ def logit_lens(
         raise ValueError(f"{len(answer_ids)} answer ids for {len(batch)} prompts; pass one per prompt")
     layers = check_layers(layers, int(model.cfg.n_layers))
     acts = capture(model, batch, [("resid_post", layer) for layer in layers], [position])
-    device = next(model.parameters()).device
+    device = input_device(model)
     ids = torch.as_tensor(list(answer_ids), device=device)
     rows = []
     arch = arch_of(model)

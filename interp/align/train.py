@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from interp.align.config import AlignConfig
 from interp.chat_formats import format_of
 from interp.prompts import encode, format_prompt
-from interp.runtime import arch_of, body_forward, final_logits
+from interp.runtime import arch_of, body_forward, final_logits, input_device
 
 __all__ = ["tokenize_examples", "sft_lora", "response_loss"]
 
@@ -86,6 +86,8 @@ def sft_lora(model: Any, tokenizer: Any, examples: list[dict], cfg: AlignConfig,
         rng.shuffle(order)
         for b in range(0, len(order), cfg.batch_size):
             ids, mask, target = _batch([seqs[i] for i in order[b: b + cfg.batch_size]], pad)
+            device = input_device(causal_lm)  # the batch goes where the model is (was left on the CPU)
+            ids, mask, target = ids.to(device), mask.to(device), target.to(device)
             loss = response_loss(causal_lm, ids, mask, target)
             opt.zero_grad(set_to_none=True)
             loss.backward()

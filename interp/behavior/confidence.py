@@ -6,6 +6,7 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp.prompts import PromptBatch
+from interp.runtime import input_device
 
 __all__ = ["answer_logprobs"]
 
@@ -14,7 +15,7 @@ def answer_logprobs(model: TransformerBridge, batch: PromptBatch) -> tuple[Float
     """Mean and min log-probability of the appended answer tokens (positions ``answer_first`` ..
     ``answer_last`` of a batch from :func:`interp.encode` with ``answers=``)."""
     first, last = batch.position("answer_first"), batch.position("answer_last")
-    device = next(model.parameters()).device
+    device = input_device(model)
     b = batch.to(device)
     with torch.inference_mode():
         logits = model(b.input_ids, attention_mask=b.attention_mask)

@@ -18,6 +18,7 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from interp.chat_formats import stop_token_ids
 from interp.prompts import encode
+from interp.runtime import input_device
 
 __all__ = ["generate"]
 
@@ -87,7 +88,7 @@ def generate(
             ids = tok(nl, add_special_tokens=False)["input_ids"]
             if len(ids) == 1:
                 eos.append(ids[0])
-    device = next(hf.parameters()).device
+    device = input_device(hf)
     label = progress if isinstance(progress, str) else "generate"
     bar = tqdm(total=len(prompts), desc=label, unit="prompt", disable=not progress)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

@@ -15,7 +15,7 @@ from transformer_lens.model_bridge.exceptions import StopAtLayerException
 
 from interp import hooks as hk
 from interp.prompts import PromptBatch
-from interp.runtime import arch_of, body_forward, check_layer, layer_input, layer_output, unwrapped, use_fast
+from interp.runtime import input_device, arch_of, body_forward, check_layer, layer_input, layer_output, unwrapped, use_fast
 
 __all__ = ["capture", "POSITIONS", "hook_order", "FAST_HOOKS"]
 
@@ -64,7 +64,7 @@ def capture(
         raise ValueError("capture needs at least one (hook, layer) site")
     for kind, layer in sites:
         check_layer(layer, int(model.cfg.n_layers), what=f"{kind} layer")
-    device = next(model.parameters()).device
+    device = input_device(model)
     batch = batch.to(device)
     rows = torch.arange(len(batch), device=device)
     index = {p: batch.position(p) for p in positions if p != "all"}

@@ -23,6 +23,7 @@ from interp.models import ModelPair
 from interp.patching.core import clean_resid_post
 from interp.prompts import encode, format_prompt
 from interp.results import Result
+from interp.runtime import input_device
 
 __all__ = ["SimilarityResult", "representation_similarity", "linear_cka"]
 
@@ -111,7 +112,7 @@ def representation_similarity(
     tok = pair.aligned.tokenizer
     formatted = [format_prompt(t, style=style, tokenizer=tok) for t in texts]
     stats = [_Stats(pair.d_model) for _ in range(pair.n_layers)]
-    device = next(pair.aligned.parameters()).device
+    device = input_device(pair.aligned)
     for s in tqdm(range(0, len(formatted), batch_size), desc="representation similarity", disable=not progress):
         b = encode(tok, formatted[s: s + batch_size]).to(device)
         real = b.attention_mask.bool().clone()

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from interp.behavior.generate import generate
 from interp.models import ModelPair
-from interp.runtime import arch_of, body_forward, final_logits, unwrapped
+from interp.runtime import input_device, arch_of, body_forward, final_logits, unwrapped
 from interp.chat_formats import stop_token_ids
 from interp.prompts import format_prompt, token_ids
 from interp.results import Result
@@ -115,7 +115,7 @@ def _padded(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor
 def _score(model, seqs: list[list[int]], starts: list[int], pad: int) -> list[torch.Tensor]:
     """Per sequence, log-probabilities ``[n_response, vocab]`` predicting tokens ``starts[i]:``."""
     ids, mask = _padded(seqs, pad)
-    device = next(model.parameters()).device
+    device = input_device(model)
     ids, mask = ids.to(device), mask.to(device)
     width = ids.shape[1]
     with torch.inference_mode(), unwrapped(model):

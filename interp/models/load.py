@@ -36,8 +36,10 @@ _SPECS: "weakref.WeakKeyDictionary[TransformerBridge, ModelSpec]" = weakref.Weak
 
 
 def default_device() -> torch.device:
-    """CUDA if available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA if available (under ``torchrun``, the rank's own GPU, ``cuda:$LOCAL_RANK``), else CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def default_dtype(device: "str | torch.device") -> torch.dtype:
@@ -91,24 +93,31 @@ def load_hf(
     *,
     device: "str | torch.device | None" = None,
     dtype: torch.dtype | None = None,
+    device_map: "str | dict | None" = None,
 ) -> tuple[Any, Any]:
     """The plain Hugging Face model (eager attention, eval mode) and tokenizer for ``spec``.
+
+    ``device_map`` (``"auto"``, ``"balanced"`` or a dict, as in transformers / Accelerate) spreads
+    the layers over several GPUs instead of putting the model on ``device``.
 
     Used as the reference implementation in tests and benchmarks, and by :func:`load_model`.
     """
     from transformers import AutoModelForCausalLM
 
     spec = as_spec(spec)
+    if device_map is not None and device is not None:
+        raise ValueError("pass device= (one device) or device_map= (several), not both")
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype(device)
     source = resolve_source(spec)
     tokenizer = _load_tokenizer(spec, source)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation="eager")
+    kwargs = {"device_map": device_map} if device_map is not None else {}
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation="eager", **kwargs)
     if spec.adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
-    return model.to(device).eval(), tokenizer
+    return (model if device_map is not None else model.to(device)).eval(), tokenizer
 
 
 def bridge_from_hf(model: Any, tokenizer: Any, spec: ModelSpec) -> TransformerBridge:
@@ -133,6 +142,7 @@ def load_model(
     *,
     device: "str | torch.device | None" = None,
     dtype: torch.dtype | None = None,
+    device_map: "str | dict | None" = None,
 ) -> TransformerBridge:
     """Load a checkpoint as a ``TransformerBridge`` ready for ``torch.inference_mode()``.
 
@@ -141,6 +151,9 @@ def load_model(
             a local HF folder, a ``.gguf`` file, or a :class:`ModelSpec`.
         device: defaults to CUDA when available, else CPU.
         dtype: defaults to fp32 on CPU, bf16 on GPU.
+        device_map: spread the model over several GPUs (``"auto"``, ``"balanced"``, or a dict of
+            module name -> device); inputs then go to the embedding's GPU and every analysis
+            gathers per-layer tensors there (:func:`interp.runtime.input_device`).
 
     Example:
         >>> import torch
@@ -151,7 +164,7 @@ def load_model(
         ...                                     names_filter=hooks.resid_post(5))
     """
     spec = as_spec(spec)
-    model, tokenizer = load_hf(spec, device=device, dtype=dtype)
+    model, tokenizer = load_hf(spec, device=device, dtype=dtype, device_map=device_map)
     return bridge_from_hf(model, tokenizer, spec)
 
 

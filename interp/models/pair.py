@@ -143,12 +143,19 @@ def load_pair(
     *,
     device: "str | torch.device | None" = None,
     dtype: torch.dtype | None = None,
+    device_map: "str | dict | None" = None,
+    devices: "dict[str, str | torch.device | dict] | None" = None,
     allow_placeholder: bool = False,
 ) -> ModelPair:
     """Load a registered pair by name, or a pair from two specs ``(base, aligned)``.
 
     A registered pair whose aligned adapter is missing from the checkout raises (it would give two
     identical models) unless ``allow_placeholder=True``.
+
+    Placement: ``device`` (both sides on one device), ``device_map`` (each side spread over the
+    GPUs, ``"auto"``), or ``devices`` per side: a device (``"cuda:1"``) or a device map, e.g.
+    ``{"base": {"": 0}, "aligned": {"": 1}}`` or, for a model that needs two GPUs per side, maps
+    that put the base on GPUs 0-1 and the aligned model on GPUs 2-3 so both run at once.
 
     With two specs, the base formats prompts as plain text and the aligned side with its chat
     template (strings are turned into specs that say so).
@@ -178,6 +185,16 @@ def load_pair(
         base_spec = as_spec(specs[0])
         aligned_spec = specs[1] if isinstance(specs[1], ModelSpec) else as_spec(specs[1]).with_(prompt_style="chat")
         name = f"{base_spec.label} vs {aligned_spec.label}"
-    base = load_model(base_spec, device=device, dtype=dtype)
-    aligned = load_model(aligned_spec, device=device, dtype=dtype)
+    def placement(side: str) -> dict:
+        where = (devices or {}).get(side)
+        if where is None:
+            return {"device": device, "device_map": device_map}
+        if isinstance(where, dict) or where in ("auto", "balanced", "balanced_low_0", "sequential"):
+            return {"device": None, "device_map": where}
+        return {"device": where, "device_map": None}
+
+    if devices is not None and set(devices) - set(SIDES):
+        raise ValueError(f"devices takes the sides {SIDES}, got {sorted(devices)}")
+    base = load_model(base_spec, dtype=dtype, **placement("base"))
+    aligned = load_model(aligned_spec, dtype=dtype, **placement("aligned"))
     return ModelPair(base, aligned, name=name, base_spec=base_spec, aligned_spec=aligned_spec)

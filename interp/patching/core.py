@@ -32,6 +32,7 @@ from interp.patching import packed as packed_mod
 from interp.patching.metrics import TokenMetric
 from interp.prompts import PromptBatch
 from interp.runtime import (
+    input_device,
     Arch, arch_of, body_forward, check_layers, final_logits, layer_streams, logits_at, position_ids, skip_below, unwrapped, use_fast,
     with_layer_input,
 )
@@ -49,29 +50,30 @@ def metric_of(hf: "nn.Module | Arch", hidden: Float[Tensor, "cells batch d_model
     arch = hf if isinstance(hf, Arch) else arch_of(hf)
     head = arch.unembed
     if not (isinstance(metric, TokenMetric) and isinstance(head, nn.Linear)):
-        return metric(final_logits(arch, hidden))
+        return metric(final_logits(arch, hidden).float())
     ids = metric.tokens.to(hidden.device)
     if ids.shape[0] != hidden.shape[1]:
         raise ValueError(f"the metric has token ids for {ids.shape[0]} prompts, the batch has {hidden.shape[1]}")
-    rows = head.weight[ids]  # [batch, k, d]
-    logits = torch.einsum("cbd,bkd->cbk", hidden.to(rows.dtype), rows)
+    ids = ids.to(head.weight.device)
+    rows = head.weight[ids].float()  # [batch, k, d]; metrics in fp32 even for a bf16 model
+    logits = torch.einsum("cbd,bkd->cbk", hidden.to(rows.device, torch.float32), rows)
     if head.bias is not None:
-        logits = logits + head.bias[ids]
+        logits = logits + head.bias[ids].float()
     cap = arch.softcap
-    return metric.reduce(torch.tanh(logits / cap) * cap if cap else logits)
+    return metric.reduce(torch.tanh(logits / cap) * cap if cap else logits).to(hidden.device)
 
 
 def clean_resid_pre(model: TransformerBridge, batch: PromptBatch, *,
                     fast: bool | None = None) -> Float[Tensor, "layers batch pos d_model"]:
     """``resid_pre`` of every layer on ``batch`` (one forward pass, no unembedding)."""
-    b = batch.to(next(model.parameters()).device)
+    b = batch.to(input_device(model))
     return torch.stack(layer_streams(model, b.input_ids, b.attention_mask, post=False, fast=fast))
 
 
 def clean_resid_post(model: TransformerBridge, batch: PromptBatch, *,
                      fast: bool | None = None) -> Float[Tensor, "layers batch pos d_model"]:
     """``resid_post`` of every layer on ``batch`` (one forward pass, no unembedding)."""
-    b = batch.to(next(model.parameters()).device)
+    b = batch.to(input_device(model))
     return torch.stack(layer_streams(model, b.input_ids, b.attention_mask, post=True, fast=fast))
 
 
@@ -79,7 +81,7 @@ def cell_setup(model: TransformerBridge, batch: PromptBatch, positions: Tensor |
                metric_position: "str | Tensor") -> tuple[PromptBatch, Tensor, Tensor, Tensor]:
     """Shared by the sweeps: ``(batch on the model's device, positions [cells, batch] (default:
     every position), value_positions (default: the same), metric positions [batch])``."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     b = batch.to(device)
     B, T = b.input_ids.shape
     positions = (torch.arange(T).unsqueeze(1).expand(T, B) if positions is None else positions).to(device)

@@ -95,7 +95,7 @@ def ablated(
         keep = state.get("keep")
         if keep is None or keep.shape != x.shape[:-1]:
             keep = torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)
-        return x - ((x @ q) * keep.to(x.dtype).unsqueeze(-1)) @ q.T
+        return x - ((x @ q) * keep.to(x.device, x.dtype).unsqueeze(-1)) @ q.T
 
     def enter(x: Tensor, kwargs: dict) -> Tensor:
         state["keep"] = after_first(kwargs, x) if skip_first else torch.ones(x.shape[:-1], device=x.device, dtype=x.dtype)

@@ -24,7 +24,7 @@ from interp import hooks
 from interp.patching.core import Metric, PackedCells, cell_setup, clean_resid_pre, metric_of
 from interp.patching.packed import windows_for
 from interp.prompts import PromptBatch
-from interp.runtime import arch_of, check_layers, skip_below, unwrapped, use_fast, with_layer_input
+from interp.runtime import input_device, arch_of, check_layers, skip_below, unwrapped, use_fast, with_layer_input
 
 __all__ = ["clean_activations", "hook_sweep", "head_sweep", "SWEEP_KINDS"]
 
@@ -49,7 +49,7 @@ def clean_activations(model: TransformerBridge, batch: PromptBatch, kind: str,
         _check_kind(kind)
     _check_hook(model, _hook_name(kind, layers[0]), kind)
     names = [_hook_name(kind, layer) for layer in layers]
-    device = next(model.parameters()).device
+    device = input_device(model)
     b = batch.to(device)
     with torch.inference_mode():
         _, cache = model.run_with_cache(b.input_ids, attention_mask=b.attention_mask, names_filter=names,

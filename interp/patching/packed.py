@@ -80,6 +80,7 @@ def clean_state(arch: Arch, input_ids: Tensor, attention_mask: Tensor,
     finally:
         for h in handles:
             h.remove()
+    resid = [r.to(input_ids.device) for r in resid]  # layers spread over GPUs: kept where the inputs are
     if cache is None:
         return torch.stack(resid), [], []
     return torch.stack(resid), [layer.keys for layer in cache.layers], [layer.values for layer in cache.layers]
@@ -147,6 +148,7 @@ def packed_layer(arch: Arch, windows: list[int | None], layer: int, *,
     try:
         out = arch.body(input_ids=input_ids[:, pos], attention_mask=masks[windows[layer]],
                    position_ids=position_ids[:, pos], past_key_values=cache, use_cache=True).last_hidden_state
+        out = out.to(device)
     finally:
         for h in handles:
             h.remove()

@@ -8,14 +8,14 @@ at a layer, swapping a layer's input) through it; ``interp.runtime.checks`` vali
 from interp.runtime.arch import FAMILIES, Arch, Family, arch_of, family_of, original
 from interp.runtime.checks import check_layer, check_layers
 from interp.runtime.forward import (
-    FastPathUnavailable, PassThrough, body_forward, final_logits, layer_input, layer_output, layer_streams,
+    FastPathUnavailable, PassThrough, body_forward, input_device, final_logits, layer_input, layer_output, layer_streams,
     logits_at, normed_logits, on_layer_input, on_layer_output, position_ids, skip_below, unwrapped, use_fast, user_hooks, with_layer_arg,
     with_layer_input, with_layer_output,
 )
 
 __all__ = [
     "FAMILIES", "Arch", "Family", "arch_of", "family_of", "original", "check_layer", "check_layers",
-    "FastPathUnavailable", "PassThrough", "body_forward", "final_logits", "layer_input", "layer_output",
+    "FastPathUnavailable", "PassThrough", "body_forward", "input_device", "final_logits", "layer_input", "layer_output",
     "layer_streams", "logits_at", "normed_logits", "position_ids", "skip_below", "unwrapped", "use_fast",
     "user_hooks", "with_layer_arg", "with_layer_input", "with_layer_output", "on_layer_input", "on_layer_output",
 ]

@@ -37,7 +37,7 @@ from interp.runtime.arch import Arch, arch_of, family_of, original
 __all__ = [
     "unwrapped", "position_ids", "body_forward", "layer_streams", "logits_at", "final_logits", "normed_logits",
     "layer_input", "with_layer_input", "with_layer_arg", "layer_output", "with_layer_output", "PassThrough",
-    "skip_below", "user_hooks", "use_fast", "FastPathUnavailable", "on_layer_input", "on_layer_output",
+    "skip_below", "user_hooks", "use_fast", "FastPathUnavailable", "on_layer_input", "on_layer_output", "input_device",
 ]
 
 log = logging.getLogger("interp.runtime")
@@ -217,17 +217,22 @@ def skip_below(arch: Arch, start: int) -> Iterator[None]:
 
 
 def final_logits(arch: "Arch | nn.Module", hidden: Tensor) -> Tensor:
-    """Unembed already-normed hidden states ``[..., d]`` (with the model's logit soft-cap, if any)."""
+    """Unembed already-normed hidden states ``[..., d]`` (with the model's logit soft-cap, if any),
+    returned on ``hidden``'s device (the unembedding may sit on another GPU)."""
     arch = arch if isinstance(arch, Arch) else arch_of(arch)
-    logits = arch.unembed(hidden)
+    head = arch.unembed
+    logits = head(hidden.to(head.weight.device))
     cap = arch.softcap
-    return torch.tanh(logits / cap) * cap if cap else logits
+    logits = torch.tanh(logits / cap) * cap if cap else logits
+    return logits.to(hidden.device)
 
 
 def normed_logits(arch: Arch, resid: Tensor) -> Tensor:
     """Logits of residual streams ``[..., d]`` through the final norm and the unembedding (the
     logit lens; at the last layer's output this is the model's own output)."""
-    return final_logits(arch, arch.final_norm(resid))
+    norm = arch.final_norm
+    weight = getattr(original(norm), "weight", None)
+    return final_logits(arch, norm(resid if weight is None else resid.to(weight.device))).to(resid.device)
 
 
 def body_forward(arch: Arch, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
@@ -238,11 +243,21 @@ def body_forward(arch: Arch, input_ids: Tensor, attention_mask: Tensor, **kwargs
     if pid is not None:
         kwargs["position_ids"] = pid
     out = arch.body(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-    return out.last_hidden_state
+    return out.last_hidden_state.to(input_ids.device)  # the last layer may sit on another GPU
 
 
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+def input_device(model: nn.Module) -> torch.device:
+    """Where a model's inputs go: the device of its token embedding (the first of several when
+    the model is spread over GPUs with a ``device_map``; its only device otherwise)."""
+    try:
+        return arch_of(model).embed.weight.device
+    except (NotImplementedError, AttributeError):
+        hf = getattr(model, "original_model", model)
+        emb = hf.get_input_embeddings() if hasattr(hf, "get_input_embeddings") else None
+        return emb.weight.device if emb is not None else next(model.parameters()).device
+
+
+_device = input_device
 
 
 def logits_at(model: TransformerBridge, batch: Any, position: str = "last", *,
@@ -272,7 +287,7 @@ def layer_streams(model: TransformerBridge, input_ids: Tensor, attention_mask: T
         names = [hooks.name("resid_post" if post else "resid_pre", i) for i in range(n)]
         with torch.inference_mode():
             _, cache = model.run_with_cache(input_ids, attention_mask=attention_mask, names_filter=names)
-        return [cache[x] for x in names]
+        return [cache[x].to(input_ids.device) for x in names]
     out: list[Tensor] = [None] * n  # type: ignore[list-item]
     with torch.inference_mode(), unwrapped(model):
         arch = arch_of(model)
@@ -288,4 +303,4 @@ def layer_streams(model: TransformerBridge, input_ids: Tensor, attention_mask: T
         finally:
             for h in handles:
                 h.remove()
-    return out
+    return [t.to(input_ids.device) for t in out]  # layers spread over GPUs: gathered where the inputs are

@@ -23,7 +23,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp.runtime import arch_of, check_layer, layer_input, skip_below, unwrapped, with_layer_input
+from interp.runtime import input_device, arch_of, check_layer, layer_input, skip_below, unwrapped, with_layer_input
 from interp.prompts import encode
 from interp.unmask.interventions import EDIT_POSITIONS, LowRankEdit, Steering, rms_normalised, scoring
 
@@ -60,7 +60,7 @@ def answer_nll(model: TransformerBridge, prompts: Sequence[str], answers: Sequen
     (runs through any active intervention)."""
     out = []
     with torch.inference_mode(), unwrapped(model) as hf:
-        device = next(hf.parameters()).device
+        device = input_device(hf)
         for s in range(0, len(prompts), batch_size):
             b = encode(model.tokenizer, prompts[s: s + batch_size], answers=answers[s: s + batch_size]).to(device)
             n = b.positions["answer_last"] - b.positions["answer_first"] + 1
@@ -111,7 +111,7 @@ def fit_edit(
     gen = torch.Generator().manual_seed(seed)
     tok = model.tokenizer
     with unwrapped(model) as hf, _frozen(hf):
-        device = next(hf.parameters()).device
+        device = input_device(hf)
         d = int(model.cfg.d_model)
         arch = arch_of(hf)
         layers = arch.layers
