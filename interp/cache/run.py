@@ -115,9 +115,9 @@ def _models(model_or_pair: "TransformerBridge | ModelPair", sides: Sequence[str]
     return {"model": (model_or_pair, spec.prompt_style if spec else "plain")}
 
 
-def _encode_rows(model: TransformerBridge, style: str, rows: dict, positions: Sequence[str]):
+def _encode_rows(model: TransformerBridge, style: str, rows: dict, positions: Sequence[str], template_tok=None):
     tok = model.tokenizer
-    texts = [format_prompt(t, style=style, tokenizer=tok) for t in rows["text"]]
+    texts = [format_prompt(t, style=style, tokenizer=template_tok or tok) for t in rows["text"]]
     spans = rows["subject"] if "span_last" in positions else None
     answers = None
     if {"answer_first", "answer_last"} & set(positions):
@@ -139,11 +139,14 @@ def cache_activations(
     dtype: str = "float32",
     out_dir: "str | os.PathLike[str]",
     progress: bool = True,
+    style: str | None = None,
 ) -> ActivationStore:
     """Cache residual-stream activations of one model or both sides of a pair.
 
     Each side formats the ``text`` column its own way (plain for the base, chat template for the
-    aligned side); ``span_last`` marks the ``subject`` column, ``answer_*`` append the ``answer``.
+    aligned side) unless ``style`` (``"plain"`` or ``"chat"``) sets one format for every side, so
+    that row ``i`` of each side is the same token of the same text (what a crosscoder trains on);
+    ``span_last`` marks the ``subject`` column, ``answer_*`` append the ``answer``.
 
     Example:
         >>> store = cache_activations(pair, fact_statements(), layers=range(18),
@@ -159,7 +162,12 @@ def cache_activations(
         {"answer_first", "answer_last"} & set(cfg.positions) and "answer" not in ds.column_names
     ):
         raise ValueError("positions span_last / answer_* need 'subject' / 'answer' columns in the dataset")
-    models = _models(model_or_pair, cfg.sides)
+    if style not in (None, "plain", "chat"):
+        raise ValueError(f"style must be None, 'plain' or 'chat', got {style!r}")
+    models = {s: (m, style or st) for s, (m, st) in _models(model_or_pair, cfg.sides).items()}
+    # One chat format for every side: the template of a side that has one (a pair shares its vocabulary).
+    template_tok = next((m.tokenizer for m, _ in models.values() if getattr(m.tokenizer, "chat_template", None)),
+                        None) if style == "chat" else None
     any_model = next(iter(models.values()))[0]
     if cfg.layers[-1] >= any_model.cfg.n_layers:
         raise ValueError(f"layer {cfg.layers[-1]} is out of range for a model with {any_model.cfg.n_layers} layers")
@@ -213,7 +221,7 @@ def cache_activations(
         parts: dict[str, list[torch.Tensor]] = {}
         for b in range(lo, hi, cfg.batch_size):
             rows = ds[b: min(hi, b + cfg.batch_size)]
-            batch = _encode_rows(model, style, rows, cfg.positions)
+            batch = _encode_rows(model, style, rows, cfg.positions, template_tok)
             got = capture(model, batch, sites, cfg.positions)
             for (h, layer, p), t in got.items():
                 parts.setdefault(tensor_name(h, layer, p), []).append(t.to("cpu", store_dtype))

@@ -1,0 +1,115 @@
+"""Dictionaries: BatchTopK rule and threshold, planted-feature recovery and classes, Latent
+Scaling on a hand-built artefact, sae-lens round trip, paired rows from a store."""
+
+import json
+
+import pytest
+import torch
+
+from interp.dictionary import (
+    BatchTopKSAE, Crosscoder, PlantedData, TrainConfig, latent_classes, latent_scaling, planted_benchmark,
+    reconstruction_stats, train_dictionary,
+)
+from interp.dictionary.io import load_dictionary, save_dictionary
+
+
+def test_batch_topk_keeps_k_per_token_on_average_and_the_threshold_matches_it():
+    torch.manual_seed(0)
+    cc = Crosscoder(16, 64, 2, k=4)
+    x = torch.randn(256, 2, 16)
+    f = cc.encode(x, batch_rule=True)
+    assert int((f > 0).sum()) == 4 * 256
+    cc.fit_threshold([torch.randn(256, 2, 16) for _ in range(8)])
+    l0 = float((cc.encode(torch.randn(4096, 2, 16), batch_rule=False) > 0).sum(-1).float().mean())
+    assert 3.0 <= l0 <= 5.0  # per-token rule, no batch dependence, about k on average
+    one = cc.encode(x[:1], batch_rule=False)
+    assert torch.allclose(one, cc.encode(x, batch_rule=False)[:1], atol=1e-5)
+
+
+def test_planted_features_are_recovered_and_classed():
+    data = PlantedData(d_model=32, n_features=48, seed=3)
+    result = planted_benchmark(data, cfg=TrainConfig(steps=1500, lr=2e-3, warmup=50, dead_after=20_000, aux_k=16))
+    assert result["planted_recovered"] >= 0.9 and result["planted_class_accuracy"] >= 0.9, result
+    assert result["final_fve"] > 0.9
+
+
+def test_latent_scaling_separates_a_shrinkage_artefact_from_a_genuine_latent():
+    """Latent 0: decoder only on the aligned side, but the base carries the same direction where it
+    fires (an artefact, re-classed shared). Latent 1: the base does not (genuinely aligned-only)."""
+    d = 8
+    cc = Crosscoder(d, 2, 2, k=None)
+    u0, u1 = torch.eye(d)[0], torch.eye(d)[1]
+    with torch.no_grad():
+        cc.W_dec.zero_()
+        cc.W_dec[0, 1], cc.W_dec[1, 1] = u0, u1
+        cc.W_enc.zero_()
+        cc.W_enc[1, :, 0], cc.W_enc[1, :, 1] = u0, u1
+        cc.b_enc.zero_()
+        cc.b_dec.zero_()
+    a = torch.rand(512, 2) + 0.5
+    x = torch.zeros(512, 2, d)
+    x[:, 1] = a[:, :1] * u0 + a[:, 1:] * u1
+    x[:, 0] = 0.8 * a[:, :1] * u0  # the base has latent 0's direction, not latent 1's
+    classes = latent_scaling(cc, [x], latent_classes(cc))
+    assert classes["class"].tolist() == ["aligned-only", "aligned-only"]
+    assert classes.nu_recon[0] == pytest.approx(0.8, abs=1e-4) and abs(classes.nu_recon[1]) < 1e-6
+    assert classes.final_class.tolist() == ["shared", "aligned-only"]
+
+
+def test_sae_lens_layout_round_trip(tmp_path):
+    torch.manual_seed(0)
+    cc = Crosscoder(16, 32, 2, k=4)
+    train_dictionary(cc, [torch.randn(128, 2, 16) for _ in range(4)], TrainConfig(steps=20, warmup=2), progress=False)
+    save_dictionary(cc, tmp_path / "cc", hook_name="blocks.3.hook_resid_post", hook_layer=3, model_name="tiny")
+    cfg = json.loads((tmp_path / "cc" / "cfg.json").read_text())
+    assert cfg["architecture"] == "crosscoder-batchtopk" and cfg["d_sae"] == 32 and cfg["n_models"] == 2
+    back = load_dictionary(tmp_path / "cc")
+    x = torch.randn(64, 2, 16)
+    assert torch.allclose(back(x)[0], cc(x)[0], atol=1e-6)
+    sae = BatchTopKSAE(16, 24, k=3)
+    save_dictionary(sae, tmp_path / "sae", hook_name="blocks.1.hook_resid_post", hook_layer=1)
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tmp_path / "sae" / "sae_weights.safetensors"))
+    assert {k: tuple(v.shape) for k, v in weights.items()} == {"W_enc": (16, 24), "W_dec": (24, 16), "b_enc": (24,),
+                                                               "b_dec": (16,)}
+    cfg = json.loads((tmp_path / "sae" / "cfg.json").read_text())
+    cfg["architecture"] = "topk"  # as sae-lens writes a top-k SAE
+    (tmp_path / "sae" / "cfg.json").write_text(json.dumps(cfg))
+    topk = load_dictionary(tmp_path / "sae")
+    assert ((topk.encode(torch.randn(10, 16)) > 0).sum(-1) <= 3).all()
+    cfg["architecture"] = "gated"
+    (tmp_path / "sae" / "cfg.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="architecture 'gated' is not supported"):
+        load_dictionary(tmp_path / "sae")
+
+
+def test_reconstruction_stats_and_bad_shapes():
+    torch.manual_seed(0)
+    data = PlantedData(d_model=16, n_features=16, seed=1)
+    cc = Crosscoder(16, 32, 2, k=2)
+    train_dictionary(cc, data.batches(256, 50), TrainConfig(steps=200, lr=3e-3, warmup=10), progress=False)
+    stats = reconstruction_stats(cc, data.batches(256, 4))
+    assert set(stats) >= {"fve_base", "fve_aligned", "l0", "dead", "dense"} and stats["fve_base"] > 0.5
+    with pytest.raises(ValueError, match=r"batches must be \[batch, 2, d_model\]"):
+        train_dictionary(cc, [torch.randn(8, 3, 16)], TrainConfig(steps=1, warmup=1), progress=False)
+
+
+def test_paired_rows_need_one_format_for_both_sides(tiny_gemma_dir, tmp_path):
+    from interp import ModelSpec, load_pair
+    from interp.cache import cache_activations
+    from interp.dictionary.data import paired_batches, paired_rows
+
+    pair = load_pair((str(tiny_gemma_dir), ModelSpec(str(tiny_gemma_dir), chat_template="gemma", prompt_style="chat")),
+                     device="cpu")
+    texts = ["the fox sat on the mat", "a cat ran", "where is the big red fox"]
+    own = cache_activations(pair, texts, layers=[1], positions=["all"], out_dir=tmp_path / "own", progress=False)
+    with pytest.raises(ValueError, match="formatted differently"):
+        paired_rows(own, 1)
+    same = cache_activations(pair, texts, layers=[1], positions=["all"], out_dir=tmp_path / "same", style="chat",
+                             progress=False)
+    rows = paired_rows(same, 1)
+    assert rows.shape[1] == 2 and torch.allclose(rows[:, 0], rows[:, 1])  # same weights, same tokens
+    batch = next(paired_batches(rows, 8))
+    assert batch.shape == (8, 2, rows.shape[-1])
+    assert batch.pow(2).sum(-1).mean() == pytest.approx(rows.shape[-1], rel=0.5)
