@@ -130,6 +130,10 @@ from interp.unmask_cli import register as register_unmask  # noqa: E402
 
 register_unmask(app)
 
+from interp.dictionary_cli import register as register_dictionary  # noqa: E402
+
+register_dictionary(app)
+
 
 def main() -> None:
     """Console-script entry point."""

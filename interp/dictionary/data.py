@@ -9,7 +9,7 @@ from torch import Tensor
 
 from interp.cache import ActivationStore
 
-__all__ = ["paired_rows", "paired_batches"]
+__all__ = ["paired_rows", "paired_batches", "scale_factors"]
 
 
 def paired_rows(store: ActivationStore, layer: int, *, hook: str = "resid_post", position: str = "all",
@@ -30,16 +30,19 @@ def paired_rows(store: ActivationStore, layer: int, *, hook: str = "resid_post",
     return torch.stack([a, b], 1)
 
 
-def paired_batches(rows: Tensor, batch_size: int, *, seed: int = 0, scale: bool = True) -> Iterator[Tensor]:
+def scale_factors(rows: Tensor) -> Tensor:
+    """Per side, the factor that makes the mean squared norm of ``rows`` equal to ``d``."""
+    sample = rows[: min(len(rows), 8192)].float()
+    return (rows.shape[-1] / sample.pow(2).sum(-1).mean(0)).sqrt()
+
+
+def paired_batches(rows: Tensor, batch_size: int, *, seed: int = 0, scale: "bool | Tensor" = True) -> Iterator[Tensor]:
     """Endless shuffled batches ``[batch, 2, d]`` of ``rows`` (float32), each side scaled so that its
-    mean squared norm is ``d`` (``scale``; the factors are ``rows``' own, so they do not depend on
-    the batch)."""
+    mean squared norm is ``d`` (``scale=True``: factors from ``rows`` themselves; a tensor: those
+    factors, e.g. the training rows' for held-out rows; ``False``: unscaled)."""
     if rows.shape[0] < batch_size:
         raise ValueError(f"{rows.shape[0]} rows for batches of {batch_size}; cache more text or lower batch_size")
-    factor = torch.ones(rows.shape[1])
-    if scale:
-        sample = rows[: min(len(rows), 8192)].float()
-        factor = (rows.shape[-1] / sample.pow(2).sum(-1).mean(0)).sqrt()
+    factor = scale if isinstance(scale, Tensor) else scale_factors(rows) if scale else torch.ones(rows.shape[1])
     gen = torch.Generator().manual_seed(seed)
     while True:
         order = torch.randperm(rows.shape[0], generator=gen)

@@ -5,6 +5,7 @@ from interp.plots.figures import (
     dose_response,
     kl_by_position,
     knowledge_by_popularity,
+    latent_class_histogram,
     measure_bars,
     logit_lens_curves,
     patching_heatmap,
@@ -16,6 +17,6 @@ from interp.plots.figures import (
 )
 from interp.plots.theme import COLORS
 
-__all__ = ["COLORS", "dose_response", "export", "kl_by_position", "knowledge_by_popularity", "logit_lens_curves",
+__all__ = ["COLORS", "dose_response", "export", "kl_by_position", "knowledge_by_popularity", "latent_class_histogram", "logit_lens_curves",
            "measure_bars", "patching_heatmap", "popularity_curves", "probe_accuracy_by_layer", "similarity_by_layer", "token_shift_histogram",
            "weight_delta_spectra"]

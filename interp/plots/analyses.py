@@ -155,3 +155,18 @@ def measure_bars(frame: pd.DataFrame, *, x: str = "measure", y: str = "value", n
                            hovertemplate="%{y}: %{x:.3f}" + (" (n=%{customdata})" if n in frame else "") + "<extra></extra>"))
     fig.update_layout(**LAYOUT, title=title, xaxis_title=y, yaxis=dict(autorange="reversed"))
     return fig
+
+
+def latent_class_histogram(classes: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Histogram of the crosscoder latents' relative decoder norm (0: base-only, 1: aligned-only),
+    bars shaded by the class after Latent Scaling where ``classes`` has it."""
+    col = "final_class" if "final_class" in classes else "class"
+    colors = {"base-only": COLORS["base"], "shared": "#999999", "aligned-only": COLORS["aligned"]}
+    fig = go.Figure()
+    for cls, color in colors.items():
+        part = classes[classes[col] == cls]
+        fig.add_trace(go.Histogram(x=part.rel_norm, name=f"{cls} ({len(part)})", marker=dict(color=color),
+                                   xbins=dict(start=0, end=1, size=0.025)))
+    fig.update_layout(**LAYOUT, title=title, barmode="stack", xaxis_title="relative decoder norm (aligned / sum)",
+                      yaxis_title="latents")
+    return fig

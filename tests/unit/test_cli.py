@@ -1,3 +1,5 @@
+import json
+
 from typer.testing import CliRunner
 
 from interp.cli import app
@@ -117,3 +119,26 @@ def test_patch_diff_and_knowledge_run_on_any_pair_given_on_the_command_line(tiny
 def test_any_pair_options_need_both_sides(tiny_gemma_dir):
     result = runner.invoke(app, ["patch", "--base", str(tiny_gemma_dir)])
     assert result.exit_code != 0 and "pass both --base and --aligned" in result.output
+
+
+def test_dictionary_trains_a_crosscoder_on_a_store(tiny_gemma_dir, tmp_path):
+    from interp import ModelSpec, load_pair
+    from interp.cache import cache_activations
+    from interp.dictionary.io import load_dictionary
+
+    pair = load_pair((str(tiny_gemma_dir), ModelSpec(str(tiny_gemma_dir), chat_template="gemma", prompt_style="chat")),
+                     device="cpu")
+    texts = [" ".join(["the fox sat on the mat", "a cat ran far", "where is the big red fox"][i % 3].split()[: 3 + i % 4])
+             for i in range(40)]
+    cache_activations(pair, texts, layers=[0, 1], positions=["all"], style="chat", out_dir=tmp_path / "store",
+                      progress=False)
+    out = tmp_path / "cc"
+    result = runner.invoke(app, ["dictionary", "--store", str(tmp_path / "store"), "--width", "32", "--k", "4",
+                                 "--steps", "30", "--batch-size", "64", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["layer"] == 1 and {"fve_base", "fve_aligned", "l0", "dead"} <= set(summary)
+    assert sum(summary["classes"].values()) == 32
+    assert load_dictionary(out).width == 32 and (out / "latent_classes.csv").is_file()
+    result = runner.invoke(app, ["dictionary"])
+    assert result.exit_code != 0 and "pass --store" in result.output

@@ -9,7 +9,7 @@ import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "interp"
-CLI = {"interp.cli", "interp.commands", "interp.unmask_cli"}
+CLI = {"interp.cli", "interp.commands", "interp.unmask_cli", "interp.dictionary_cli"}
 
 
 def _room(module: str) -> str:

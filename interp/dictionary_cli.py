@@ -1,0 +1,75 @@
+"""``interp dictionary``: train a crosscoder on a pair's cached activations, or run the
+planted-feature benchmark. Registered on the CLI by :func:`register`; the models live in
+:mod:`interp.dictionary`."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+__all__ = ["register", "dictionary_command"]
+
+
+def dictionary_command(
+    store: Annotated[Optional[str], typer.Option(help="A store cached with one format for both sides "
+                                                 "(cache_activations(..., positions=['all'], style='chat')).")] = None,
+    layer: Annotated[Optional[int], typer.Option(help="Layer of the store to train on (default: its middle layer).")] = None,
+    width: Annotated[int, typer.Option(min=2, help="Latents.")] = 2048,
+    k: Annotated[int, typer.Option(min=1, help="Active latents per token (BatchTopK).")] = 32,
+    l1: Annotated[bool, typer.Option("--l1", help="Train an L1 crosscoder instead of BatchTopK.")] = False,
+    steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 2000,
+    batch_size: Annotated[int, typer.Option(min=8, help="Token rows per step.")] = 1024,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 4e-4,
+    out: Annotated[str, typer.Option(help="Folder for the crosscoder (sae-lens layout) and its tables.")] = "out/crosscoder",
+    planted: Annotated[bool, typer.Option("--planted", help="Run the planted-feature benchmark instead (no store).")] = False,
+) -> None:
+    """Feature-level diffing: a crosscoder on base and aligned activations (latent classes, Latent
+    Scaling, reconstruction), or the planted-feature benchmark."""
+    from interp.artifacts import save_artifacts
+
+    if planted:
+        from interp.dictionary import planted_benchmark
+
+        result = {kind: planted_benchmark(l1=kind == "l1") for kind in ("batchtopk", "l1")}
+        typer.echo(json.dumps(result, indent=1))
+        return
+    if store is None:
+        raise typer.BadParameter("pass --store (a cached store with both sides in one format) or --planted")
+    from interp.cache import ActivationStore
+    from interp.dictionary import Crosscoder, TrainConfig, latent_classes, latent_scaling, reconstruction_stats
+    from interp.dictionary import train_dictionary
+    from interp.dictionary.data import paired_batches, paired_rows, scale_factors
+    from interp.dictionary.io import save_dictionary
+    from interp.plots import latent_class_histogram
+
+    if not (Path(store) / "manifest.json").is_file():
+        raise typer.BadParameter(f"--store {store!r} is not a finished store (no manifest.json)")
+    s = ActivationStore.open(store)
+    layer = s.layers[len(s.layers) // 2] if layer is None else layer
+    if layer not in s.layers:
+        raise typer.BadParameter(f"--layer {layer} is not in the store (it has {s.layers})")
+    try:
+        rows = paired_rows(s, layer, hook=s.hooks[0], position=s.positions[0])
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    n_test = max(batch_size, len(rows) // 10)
+    train_rows, test_rows = rows[:-n_test], rows[-n_test:]  # held-out tokens for the statistics
+    model = Crosscoder(rows.shape[-1], width, 2, k=None if l1 else k)
+    factor = scale_factors(train_rows)
+    history = train_dictionary(model, paired_batches(train_rows, batch_size, scale=factor),
+                               TrainConfig(steps=steps, lr=lr, dead_after=50 * batch_size))
+    held = [next(paired_batches(test_rows, len(test_rows), seed=1, scale=factor))]  # held-out rows, training's scale
+    stats = reconstruction_stats(model, held)
+    classes = latent_scaling(model, held, latent_classes(model))
+    save_dictionary(model, out, hook_name=f"blocks.{layer}.hook_{s.hooks[0]}", hook_layer=layer,
+                    extra={"store": str(Path(store).resolve()), "held_out": stats,
+                           "input_scale": [float(f) for f in factor]})
+    save_artifacts(out, "training", history)
+    save_artifacts(out, "latent_classes", classes, latent_class_histogram(classes))
+    typer.echo(json.dumps({"layer": layer, **stats, "classes": classes["class"].value_counts().to_dict(),
+                           "after_latent_scaling": classes.final_class.value_counts().to_dict()}, indent=1))
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="dictionary")(dictionary_command)
