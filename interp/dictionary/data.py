@@ -9,13 +9,17 @@ from torch import Tensor
 
 from interp.cache import ActivationStore
 
-__all__ = ["paired_rows", "paired_batches", "scale_factors"]
+__all__ = ["paired_rows", "paired_batches", "scale_factors", "row_examples"]
 
 
 def paired_rows(store: ActivationStore, layer: int, *, hook: str = "resid_post", position: str = "all",
-                sides: tuple[str, str] = ("base", "aligned")) -> Tensor:
+                sides: tuple[str, str] = ("base", "aligned"), drop_first: bool = True) -> Tensor:
     """``[rows, 2, d]`` (memory-mapped reads, stacked): the two sides' rows of one layer. Refuses a
-    store whose sides were formatted differently (their rows are different tokens)."""
+    store whose sides were formatted differently (their rows are different tokens).
+
+    ``drop_first`` (position ``"all"``): leave out each text's first token (BOS), whose massive
+    attention-sink activations would otherwise dominate the reconstruction loss and the variance
+    a dictionary is scored on. :func:`row_examples` gives the example index of each kept row."""
     models = store.config.get("models", {})
     missing = [s for s in sides if s not in store.sides]
     if missing:
@@ -27,7 +31,23 @@ def paired_rows(store: ActivationStore, layer: int, *, hook: str = "resid_post",
     a, b = (store.get(s, layer, hook, position) for s in sides)
     if a.shape != b.shape:
         raise ValueError(f"the sides have {a.shape[0]} and {b.shape[0]} rows; cache both sides over the same texts")
-    return torch.stack([a, b], 1)
+    rows = torch.stack([a, b], 1)
+    if drop_first and position == "all":
+        rows = rows[_not_first(store.token_examples(sides[0]))]
+    return rows
+
+
+def _not_first(examples: Tensor) -> Tensor:
+    keep = torch.ones(len(examples), dtype=torch.bool)
+    keep[0] = False
+    keep[1:] = examples[1:] == examples[:-1]  # a row continues the text of the row before
+    return keep
+
+
+def row_examples(store: ActivationStore, side: str = "base", *, drop_first: bool = True) -> Tensor:
+    """The example index of each row :func:`paired_rows` returns (position ``"all"``)."""
+    ex = store.token_examples(side)
+    return ex[_not_first(ex)] if drop_first else ex
 
 
 def scale_factors(rows: Tensor) -> Tensor:

@@ -7,9 +7,10 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
-def test_the_five_notebooks_are_there():
+def test_the_six_notebooks_are_there():
     assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_suppressed_knowledge", "03_error_awareness",
-                                           "04_masking_not_erasing", "05_knowledge_and_popularity"]
+                                           "04_masking_not_erasing", "05_knowledge_and_popularity",
+                                           "06_feature_level_diffing"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
