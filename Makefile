@@ -11,7 +11,7 @@ TORCH ?= torch==2.13.0
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
+	$(PIP) install --upgrade pip "setuptools>=77"
 	$(PIP) install $(TORCH)
 	$(PIP) install -e ".[dev,figures]"
 	touch $@
