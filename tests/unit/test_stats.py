@@ -27,3 +27,48 @@ def test_with_rate_ci_marks_only_rates_and_names_bad_input():
     assert math.isnan(rate_ci(0, 0)[0])
     with pytest.raises(ValueError, match="k must be in"):
         rate_ci(5, 4)
+
+
+def test_cluster_bootstrap_is_wider_when_rows_repeat_within_clusters():
+    import torch
+
+    from interp.probes.metrics import accuracy
+    from interp.stats import cluster_bootstrap_ci
+
+    g = torch.Generator().manual_seed(0)
+    y_ent = torch.randint(0, 2, (40,), generator=g)
+    s_ent = torch.where(torch.rand(40, generator=g) < 0.75, y_ent * 2 - 1, 1 - y_ent * 2).float()
+    y, scores = y_ent.repeat_interleave(5), s_ent.repeat_interleave(5)[None]  # 5 rows per entity
+    entities = [str(i // 5) for i in range(200)]
+    rows = cluster_bootstrap_ci(accuracy, scores, y, None, n_boot=400)
+    clustered = cluster_bootstrap_ci(accuracy, scores, y, entities, n_boot=400)
+    width = lambda ci: float(ci[1][0] - ci[0][0])  # noqa: E731
+    assert width(clustered) > 1.7 * width(rows)  # ~sqrt(5) wider: 40 independent entities, not 200 rows
+    with pytest.raises(ValueError, match="one per row"):
+        cluster_bootstrap_ci(accuracy, scores, y, entities[:10])
+
+
+def test_max_over_layers_test_accounts_for_picking_the_best_layer():
+    import torch
+
+    from scipy.stats import binomtest
+
+    from interp.probes.metrics import accuracy
+    from interp.stats import max_over_layers_test
+
+    g = torch.Generator().manual_seed(1)
+    # 18 layers of chance, 30 replicates: the best layer looks good on its own (one-layer binomial
+    # p < 0.05 in most replicates), the max-over-layers test rejects at about its nominal 5%.
+    p_values, naive = [], []
+    for _ in range(30):
+        y = torch.randint(0, 2, (120,), generator=g)
+        null = max_over_layers_test(torch.randn(18, 120, generator=g), y, accuracy, n_perm=200)
+        p_values.append(null["p_value"])
+        naive.append(binomtest(round(null["max"] * 120), 120, 0.5, alternative="greater").pvalue)
+    assert sum(p < 0.05 for p in p_values) <= 5 and sum(p < 0.05 for p in naive) >= 10
+    y = torch.randint(0, 2, (120,), generator=g)
+    noise = torch.randn(18, 120, generator=g)
+    signal = noise.clone()
+    signal[7] += 1.5 * (y * 2 - 1)
+    real = max_over_layers_test(signal, y, accuracy, n_perm=300)
+    assert real["layer"] == 7 and real["p_value"] < 0.01 and real["max"] > real["null_95"]
