@@ -16,7 +16,7 @@ import typer
 
 from interp.artifacts import save_artifacts  # noqa: F401  (re-exported: stage commands write through it)
 
-__all__ = ["register", "save_artifacts", "report_from_folder", "cache_command", "probe_command", "patch_command", "diff_command", "knowledge_command", "report_command"]
+__all__ = ["register", "save_artifacts", "report_from_folder", "pair_from_options", "cache_command", "probe_command", "patch_command", "diff_command", "knowledge_command", "report_command"]
 
 
 class Dataset(str, enum.Enum):
@@ -102,7 +102,7 @@ TemplateOpt = Annotated[Optional[str], typer.Option(help="Chat template for --al
                                                     "(gemma, llama3, mistral, chatml, phi3, olmo2, or Jinja).")]
 
 
-def _load(pair: str, base: str | None, aligned: str | None, chat_template: str | None, device: str | None):
+def pair_from_options(pair: str, base: str | None, aligned: str | None, chat_template: str | None, device: str | None):
     """``(ModelPair, registered name or None)`` from ``--pair`` or ``--base`` + ``--aligned``."""
     from interp.models import ModelSpec, load_pair
 
@@ -136,7 +136,7 @@ def cache_command(
         raise typer.BadParameter(f"--hook must be one of {', '.join(hk.RESID_KINDS)}, got {hook!r}")
     if position not in ("last", "span_last"):
         raise typer.BadParameter(f"--position must be 'last' or 'span_last', got {position!r}")
-    p, _ = _load(pair, base, aligned, chat_template, device)
+    p, _ = pair_from_options(pair, base, aligned, chat_template, device)
     ds = _dataset(dataset, limit)
     if position == "span_last":
         ds = ds.map(lambda r: {"subject": r.get("subject") or r["text"]})
@@ -186,7 +186,7 @@ def patch_command(
     from interp.patching import answer_vs_token, compare_attribution, cross_model_attribution, cross_model_sweep
     from interp.workflows.facts import pair_facts, refused_questions
 
-    p, name = _load(pair, base, aligned, chat_template, device)
+    p, name = pair_from_options(pair, base, aligned, chat_template, device)
     try:
         q, what = refused_questions(pair_facts(p, pair_name=name), n)
     except ValueError as err:
@@ -225,7 +225,7 @@ def diff_command(
     """Model diffing: weight deltas, representation similarity, per-position KL and token shift,
     logit lens on refused questions."""
     from interp.workflows.diffing import run_diffing
-    p, name = _load(pair, base, aligned, chat_template, device)
+    p, name = pair_from_options(pair, base, aligned, chat_template, device)
     summary = run_diffing(p, out, pair_name=name, n=n, max_new_tokens=max_new_tokens)
     typer.echo(json.dumps(summary, indent=1))
 
@@ -259,7 +259,7 @@ def knowledge_command(
         facts = facts.loc[sorted(keep)].reset_index(drop=True)
     sides = ["base", "aligned"] if side == Side.both else [side.value]
     known = {"base": facts.category} if recorded is not None else {}
-    p = _load(pair, base, aligned, chat_template, device)[0] if set(sides) - set(known) else None
+    p = pair_from_options(pair, base, aligned, chat_template, device)[0] if set(sides) - set(known) else None
     table = grade_pair(p, facts, sides=sides, known=known)
     result = knowledge_by_popularity(table, n_bins=n_bins)
     save_artifacts(out, "knowledge_graded", table)

@@ -91,13 +91,13 @@ def max_over_layers_test(scores: torch.Tensor, y: torch.Tensor, metric: Callable
     labels = np.array([int(y[g[0]]) for g in groups])
     if clusters is not None and any(len(set(y[g].tolist())) > 1 for g in groups):
         raise ValueError("a cluster holds rows of both labels; permute rows (clusters=None) or pass label-pure clusters")
+    group_of = np.empty(len(y), dtype=np.int64)  # row -> its cluster
+    for c, g in enumerate(groups):
+        group_of[g] = c
     rng = np.random.default_rng(seed)
     maxima = np.empty(n_perm)
     for i in range(n_perm):
-        perm = rng.permutation(labels)
-        yp = torch.empty_like(y)
-        for g, lab in zip(groups, perm):
-            yp[torch.as_tensor(g)] = int(lab)
+        yp = torch.as_tensor(rng.permutation(labels)[group_of], dtype=y.dtype)
         maxima[i] = float(torch.as_tensor(metric(scores, yp)).max())
     best = float(observed.max())
     return {"max": best, "layer": int(observed.argmax()), "p_value": float((1 + (maxima >= best).sum()) / (1 + n_perm)),

@@ -29,14 +29,11 @@ def unmask_command(
     """Unmask: gap recovered by ablated directions / subspaces, learned edits, weight restores, patches
     and prompt baselines on held-out facts the aligned model refuses or abstains on."""
     from interp.artifacts import save_artifacts
-    from interp.models import load_pair
+    from interp.commands import pair_from_options
     from interp.unmask import UnmaskFit, default_fit_dir, facts_for, fit_unmask, run_unmask, unmask_sets
     from interp.unmask.run import as_plain
 
-    if (base is None) != (aligned is None):
-        raise typer.BadParameter("pass both --base and --aligned, or neither (then --pair is used)")
-    p = load_pair((base, aligned), device=device) if base else load_pair(pair, device=device)
-    name = None if base else pair
+    p, name = pair_from_options(pair, base, aligned, None, device)
     table = facts_for(name)
     folder = fit_dir or (default_fit_dir(name) if name else None)
     if fit:

@@ -38,9 +38,8 @@ def reconstruction_stats(model: Crosscoder, batches: Iterable[Tensor], sides=("b
     """Fraction of variance explained per side, mean L0, and the shares of dead (never fired) and
     dense (firing on more than 10% of tokens) latents, over ``batches`` at inference."""
     model.eval()
-    sse = tot = None
+    sse = s1 = s2 = None  # running sums: the total variance without keeping every batch
     n, l0, fired = 0, 0.0, torch.zeros(model.width, device=model.W_dec.device)
-    xs = []
     for x in batches:
         x = x.to(model.W_dec.device, model.W_dec.dtype)
         x = x.unsqueeze(1) if x.dim() == 2 else x
@@ -49,13 +48,14 @@ def reconstruction_stats(model: Crosscoder, batches: Iterable[Tensor], sides=("b
         r = r.unsqueeze(1) if r.dim() == 2 else r
         e = (x - r).pow(2).sum((0, 2))
         sse = e if sse is None else sse + e
-        xs.append(x)
+        xd = x.double()
+        s1 = xd.sum(0) if s1 is None else s1 + xd.sum(0)
+        s2 = xd.pow(2).sum(0) if s2 is None else s2 + xd.pow(2).sum(0)
         n += x.shape[0]
         l0 += float((f > 0).sum())
         fired += (f > 0).sum(0)
-    allx = torch.cat(xs)
-    tot = (allx - allx.mean(0)).pow(2).sum((0, 2))
-    fve = (1 - sse / tot.clamp_min(1e-12)).tolist()
+    tot = (s2 - s1.pow(2) / n).sum(-1)  # sum over tokens of ||x - mean||^2, per model
+    fve = (1 - sse.double() / tot.clamp_min(1e-12)).tolist()
     names = list(sides)[: model.n_models] if model.n_models > 1 else ["model"]
     return {**{f"fve_{s}": v for s, v in zip(names, fve)}, "l0": l0 / max(n, 1),
             "dead": float((fired == 0).float().mean()), "dense": float((fired / max(n, 1) > 0.1).float().mean()),

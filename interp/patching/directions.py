@@ -104,9 +104,9 @@ def ablated(
     def mid(mod, args, kwargs):
         return with_layer_input(args, kwargs, project(layer_input(args, kwargs)))
 
-    handles = on_layer_input(arch, 0, enter)
-    for i in range(arch.n_layers):
-        handles += on_layer_input(arch, i, lambda x, kwargs: project(x)) if i else []
+    handles = []
+    for i in range(arch.n_layers):  # every layer's entry sets the mask from its own call (skipped layers too)
+        handles += on_layer_input(arch, i, enter)
         handles += [m.register_forward_pre_hook(mid, with_kwargs=True) for m in arch.mid(i)]
         handles.append(on_layer_output(arch, i, project))  # the last one's output is what the final norm reads
     try:

@@ -257,14 +257,12 @@ def input_device(model: nn.Module) -> torch.device:
         return emb.weight.device if emb is not None else next(model.parameters()).device
 
 
-_device = input_device
-
 
 def logits_at(model: TransformerBridge, batch: Any, position: str = "last", *,
               fast: bool | None = None) -> Float[Tensor, "batch vocab"]:
     """Next-token logits at one marked position of each row, unembedding only there (runs
     through any hooks on the HF modules; through the bridge when TransformerLens hooks are on)."""
-    device = _device(model)
+    device = input_device(model)
     b = batch.to(device)
     rows = torch.arange(len(b), device=device)
     with torch.inference_mode():
