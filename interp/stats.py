@@ -7,6 +7,8 @@ Example::
     rate_ci(12, 16)                        # (0.5, 0.89...): 95% Wilson interval of 12 of 16
     with_rate_ci(frame)                    # adds ci_low / ci_high to rows whose value is a rate of n
     cluster_bootstrap_ci(accuracy, scores, y, entities)          # rows of one entity move together
+    frame_bootstrap_ci(lambda t: {"rate": t.x.mean()}, tokens, "prompt")   # any statistics of a frame
+    correlation_ci(0.93, 36)                                     # Fisher-z interval of a Pearson r
     max_over_layers_test(scores_by_layer, y, accuracy)           # p-value of the best layer
 """
 
@@ -18,7 +20,7 @@ import pandas as pd
 import torch
 from scipy.stats import binomtest
 
-__all__ = ["rate_ci", "with_rate_ci", "cluster_bootstrap_ci", "max_over_layers_test"]
+__all__ = ["rate_ci", "with_rate_ci", "cluster_bootstrap_ci", "frame_bootstrap_ci", "correlation_ci", "max_over_layers_test"]
 
 
 def rate_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -77,28 +79,70 @@ def cluster_bootstrap_ci(metric: Callable, scores: torch.Tensor, y: torch.Tensor
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
+def frame_bootstrap_ci(stat: Callable[[pd.DataFrame], dict], frame: pd.DataFrame, cluster: str, *, n_boot: int = 500,
+                       level: float = 0.95, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of each statistic ``stat(frame)`` returns (a dict of floats) when the
+    groups of ``cluster`` (e.g. the tokens of one response) are resampled whole."""
+    if cluster not in frame:
+        raise ValueError(f"frame has no column {cluster!r} to resample by; columns: {list(frame.columns)}")
+    groups = [np.asarray(ix) for ix in frame.groupby(cluster, sort=False).indices.values()]
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(n_boot):
+        pick = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+        for k, v in stat(frame.iloc[pick]).items():
+            draws.setdefault(k, []).append(float(v))
+    q = [(1 - level) / 2, (1 + level) / 2]
+    return {k: tuple(float(x) for x in np.nanquantile(v, q)) for k, v in draws.items()}
+
+
+def correlation_ci(r: float, n: int, *, level: float = 0.95, spearman: bool = False) -> tuple[float, float]:
+    """Interval of a correlation of ``n`` pairs by Fisher's z (Pearson: standard error
+    ``1/sqrt(n-3)``; Spearman: Fieller et al.'s ``sqrt(1.06/(n-3))``); ``nan`` for ``n < 4``."""
+    from scipy.stats import norm
+
+    if n < 4 or not np.isfinite(r):
+        return math.nan, math.nan
+    se = math.sqrt((1.06 if spearman else 1.0) / (n - 3))
+    z, half = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), norm.ppf((1 + level) / 2) * se
+    return math.tanh(z - half), math.tanh(z + half)
+
+
 def max_over_layers_test(scores: torch.Tensor, y: torch.Tensor, metric: Callable, *,
                          clusters: "Sequence | None" = None, n_perm: int = 1000, seed: int = 0) -> dict:
     """Is any layer above chance? The observed maximum over layers of ``metric(scores[l], y)``
-    against its distribution when the labels are permuted (whole clusters keep one label, as
-    entities do), so the p-value accounts for choosing the best of all layers.
+    against its distribution when the labels are permuted, so the p-value accounts for choosing
+    the best of all layers. With ``clusters``: when every cluster holds one label (an entity with
+    one property), whole clusters swap labels; when clusters mix labels (true and false statements
+    about one entity), labels are permuted within each cluster, so each entity keeps its mix.
 
     Returns ``{"max": observed max, "layer": its index, "p_value": ..., "null_95": 95th percentile
-    of the permuted maxima}``."""
+    of the permuted maxima, "permutation": "rows" | "clusters" | "within clusters"}``."""
     y = torch.as_tensor(y)
     observed = torch.as_tensor(metric(scores, y), dtype=torch.float64)  # [layers]
     groups = _clusters(clusters, len(y))
-    labels = np.array([int(y[g[0]]) for g in groups])
-    if clusters is not None and any(len(set(y[g].tolist())) > 1 for g in groups):
-        raise ValueError("a cluster holds rows of both labels; permute rows (clusters=None) or pass label-pure clusters")
-    group_of = np.empty(len(y), dtype=np.int64)  # row -> its cluster
-    for c, g in enumerate(groups):
-        group_of[g] = c
+    y_np = y.numpy()
+    pure = all(len(set(y_np[g].tolist())) == 1 for g in groups)
+    mode = "rows" if clusters is None else ("clusters" if pure else "within clusters")
     rng = np.random.default_rng(seed)
+    if mode == "within clusters":
+        def permuted() -> np.ndarray:
+            out = y_np.copy()
+            for g in groups:
+                if len(g) > 1:
+                    out[g] = y_np[rng.permutation(g)]
+            return out
+    else:
+        labels = np.array([int(y_np[g[0]]) for g in groups])
+        group_of = np.empty(len(y), dtype=np.int64)  # row -> its cluster
+        for c, g in enumerate(groups):
+            group_of[g] = c
+
+        def permuted() -> np.ndarray:
+            return rng.permutation(labels)[group_of]
     maxima = np.empty(n_perm)
     for i in range(n_perm):
-        yp = torch.as_tensor(rng.permutation(labels)[group_of], dtype=y.dtype)
-        maxima[i] = float(torch.as_tensor(metric(scores, yp)).max())
+        maxima[i] = float(torch.as_tensor(metric(scores, torch.as_tensor(permuted(), dtype=y.dtype))).max())
     best = float(observed.max())
     return {"max": best, "layer": int(observed.argmax()), "p_value": float((1 + (maxima >= best).sum()) / (1 + n_perm)),
-            "null_95": float(np.quantile(maxima, 0.95))}
+            "null_95": float(np.quantile(maxima, 0.95)), "permutation": mode}

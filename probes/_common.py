@@ -49,15 +49,16 @@ def aligned_facts() -> pd.DataFrame:
 
 
 def summary(frame: pd.DataFrame, metric: str = "accuracy", probe: str = "logistic") -> pd.DataFrame:
-    """Per-layer table: base, aligned, transfer, controls."""
-    f = frame[frame.metric == metric]
+    """Per-layer table of test rows: base, aligned, transfer, controls (the control task on held-out
+    rows of seen entities)."""
+    f = frame[(frame.metric == metric) & (frame.split != "val")]
     cols = {}
     for model in ("base", "aligned", "base->aligned", "aligned->base"):
         part = f[(f.model == model) & (f.probe == probe)].set_index("layer")["value"]
         if not part.empty:
             cols[model] = part
     for model in ("base", "aligned"):
-        for ctrl in ("control_task", "random_direction"):
+        for ctrl in ("control_task", "random_direction", "majority_class"):
             part = f[(f.model == model) & (f.probe == ctrl)].set_index("layer")["value"]
             if not part.empty:
                 cols[f"{model} {ctrl}"] = part
@@ -72,10 +73,28 @@ def write(out: Path, name: str, frame: pd.DataFrame, started: float, extra: dict
     export(probe_accuracy_by_layer(frame, metric=metric, title=name.replace("_", " ")), out / f"{name}.html", size="double")
     table = summary(frame, metric=metric)
     (out / f"{name}.md").write_text(table.to_markdown() if _has_tabulate() else table.to_string())
-    meta = {"name": name, "seconds": round(time.time() - started, 1), **(extra or {})}
+    chosen = selected(frame, metric)
+    meta = {"name": name, "seconds": round(time.time() - started, 1), "selected_on_validation": chosen.to_dict("records"),
+            **(extra or {})}
     (out / f"{name}.json").write_text(json.dumps(meta, indent=1))
     print(f"\n== {name} (logistic probe {metric} by layer; test split) ==")
     print(table.to_string())
+    if not chosen.empty:
+        print(f"-- layer chosen on validation entities, its test {metric} (95% entity-bootstrap CI) --")
+        print(chosen.round(3).to_string(index=False))
+
+
+def selected(frame: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Per model, the logistic probe at the layer chosen on validation rows, with its test figures."""
+    from interp.probes import selected_layers
+
+    sel = selected_layers(frame, metric=metric)
+    if sel.empty:
+        return sel
+    sel = sel[sel.probe == "logistic"]
+    cols = ["model", "layer", f"val_{metric}", metric, "ci_low", "ci_high", "accuracy", "balanced_accuracy",
+            "majority_class", "control_seen_entities", "selectivity", "p_any_layer"]
+    return sel[[c for c in dict.fromkeys(cols) if c in sel]]
 
 
 def _has_tabulate() -> bool:

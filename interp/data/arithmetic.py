@@ -88,9 +88,12 @@ def arithmetic_statements(
         wrong = rng.random() < error_rate
         shown, kind = _wrong(rng, true) if wrong else (true, "")
         lhs = f"{a} {op} {b}"
+        # "3 + 4" and "4 + 3" are one fact: the entity is canonical for commutative operators, so the
+        # two never fall on both sides of an entity-disjoint split.
+        entity = f"{min(a, b)} {op} {max(a, b)}" if op in "+*" else lhs
         rows.append({
             "id": stable_id("arith", a, op, b, shown), "text": f"{lhs} = {shown}", "label": int(shown == true),
-            "subject": lhs, "answer": str(true), "entity": lhs, "a": a, "b": b, "op": op, "digits": d,
+            "subject": lhs, "answer": str(true), "entity": entity, "a": a, "b": b, "op": op, "digits": d,
             "shown": shown, "true_result": true, "error_kind": kind,
         })
     return make_dataset(rows, source="interp.arithmetic", splits=True, test_fraction=test_fraction, seed=seed)

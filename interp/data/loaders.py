@@ -49,9 +49,28 @@ def _file(path: PathLike, suffixes: tuple[str, ...]) -> Path:
     return p
 
 
+#: Subjects of geometry-of-truth files without a subject column: the Spanish word of the translation
+#: sets, the company of ``companies_true_false`` (the text before its fixed predicates).
+_GOT_SUBJECTS = (
+    re.compile(r"^The Spanish word '(?P<s>[^']+)'"),
+    re.compile(r"^(?P<s>.+?) (?:is a holding company|is an? |is the world's |has headquarters in |operates (?:in|as) |engages in |"
+               r"provides |produces )"),
+)
+
+
+def _got_subject(text: str) -> str:
+    for pattern in _GOT_SUBJECTS:
+        m = pattern.match(text)
+        if m:
+            return m.group("s")
+    return ""
+
+
 def load_geometry_of_truth(path: PathLike, *, test_fraction: float = 0.2, seed: int = 0) -> datasets.Dataset:
-    """A geometry-of-truth CSV (``statement,label`` + per-set extras). ``subject`` / ``entity`` come
-    from the ``city`` or ``n1``/``n2`` columns where present; otherwise the statement itself."""
+    """A geometry-of-truth CSV (``statement,label`` + per-set extras). ``entity`` is the subject, so
+    a subject's true and false variants stay on one side of the split: the ``city``, the unordered
+    ``n1``/``n2`` pair, the Spanish word (``sp_en_trans``), the company (``companies_true_false``);
+    the statement itself where no subject is found (``common_claim_true_false``)."""
     p = _file(path, (".csv",))
     rows = []
     for i, r in enumerate(read_csv(p, ["statement", "label"])):
@@ -61,7 +80,8 @@ def load_geometry_of_truth(path: PathLike, *, test_fraction: float = 0.2, seed: 
         elif "n1" in r and "n2" in r:
             subject, entity, answer = r["n1"], "-".join(sorted([r["n1"], r["n2"]])), ""
         else:
-            subject, entity, answer = "", text, ""
+            subject = _got_subject(text)
+            entity, answer = subject or text, ""
         extras = {k: str(v) for k, v in r.items() if k not in ("statement", "label") and k not in _RESERVED}
         rows.append({"id": stable_id(p.stem, i, text), "text": text, "label": parse_label(r["label"], (0, 1), str(p), i),
                      "subject": subject, "entity": entity, "answer": answer, **extras})

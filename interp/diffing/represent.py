@@ -6,6 +6,13 @@ the two models' vectors and the linear CKA (Kornblith et al. 2019) between the t
 d_model matrices. CKA is accumulated from d x d Gram matrices, so memory does not grow with the
 number of tokens.
 
+Raw cosine and CKA are dominated by a few "massive" dimensions that some models (Gemma) keep at
+|x| ~ 1e3-1e4 on every token: two streams agree on those whatever else changed. So each layer is
+also reported with them left out (``cosine_no_massive``, ``cka_no_massive``; a dimension is
+massive when its mean |x| over the first batch's tokens exceeds 10x the median dimension's in
+either model, the rule :func:`interp.patching.mean_diff_directions` uses) and with every dimension
+standardised (``cka_standardised``: CKA of the per-dimension z-scores).
+
 Example:
     >>> sim = representation_similarity(pair, ["The Eiffel Tower is in Paris."])   # doctest: +SKIP
     >>> sim.to_frame()[["layer", "cosine", "cka"]]                                    # doctest: +SKIP
@@ -40,7 +47,8 @@ def linear_cka(x: Tensor, y: Tensor) -> float:
 @dataclass(repr=False)
 class SimilarityResult(Result):
     """Per layer: ``layer, cosine`` (mean over tokens), ``cka`` (linear), ``rel_diff`` (mean
-    ||aligned - base|| / ||base||) and ``tokens``."""
+    ||aligned - base|| / ||base||), the same without massive dimensions (``cosine_no_massive``,
+    ``cka_no_massive``, ``massive_dims``: how many were left out), ``cka_standardised`` and ``tokens``."""
 
     frame: pd.DataFrame
 
@@ -52,8 +60,14 @@ class SimilarityResult(Result):
         f = self.frame
         low = f.sort_values("cka").iloc[0]
         last = f[f.layer == f.layer.max()].iloc[0]
-        return {"min_cka": float(low.cka), "min_cka_layer": int(low.layer), "last_layer_cosine": float(last.cosine),
-                "last_layer_cka": float(last.cka), "max_rel_diff": float(f.rel_diff.max()), "layers": len(f)}
+        out = {"min_cka": float(low.cka), "min_cka_layer": int(low.layer), "last_layer_cosine": float(last.cosine),
+               "last_layer_cka": float(last.cka), "max_rel_diff": float(f.rel_diff.max()), "layers": len(f)}
+        if "cka_no_massive" in f:  # frames written before the variants existed lack them
+            low_nm = f.sort_values("cka_no_massive").iloc[0]
+            out.update({"min_cka_no_massive": float(low_nm.cka_no_massive), "min_cka_no_massive_layer": int(low_nm.layer),
+                        "last_layer_cosine_no_massive": float(last.cosine_no_massive),
+                        "min_cka_standardised": float(f.cka_standardised.min()), "max_massive_dims": int(f.massive_dims.max())})
+        return out
 
     def figure(self, title: str = ""):
         from interp.plots.figures import similarity_by_layer
@@ -65,12 +79,16 @@ class SimilarityResult(Result):
 
 
 class _Stats:
-    """Running sums for cosine, relative difference and linear CKA at one layer."""
+    """Running sums for cosine, relative difference and linear CKA at one layer; the massive
+    dimensions are fixed from the first batch (the cosine needs them token by token)."""
 
-    def __init__(self, d: int):
+    def __init__(self, d: int, ratio: float = 10.0):
         self.n = 0
         self.cos = 0.0
+        self.cos_nm = 0.0
         self.rel = 0.0
+        self.ratio = ratio
+        self.keep: Tensor | None = None  # [d] bool: not massive
         self.sx = torch.zeros(d, dtype=torch.float64)
         self.sy = torch.zeros(d, dtype=torch.float64)
         self.xx = torch.zeros(d, d, dtype=torch.float64)
@@ -79,8 +97,12 @@ class _Stats:
 
     def add(self, x: Tensor, y: Tensor) -> None:
         x, y = x.double().cpu(), y.double().cpu()
+        if self.keep is None:
+            mx, my = x.abs().mean(0), y.abs().mean(0)
+            self.keep = ~((mx > self.ratio * mx.median()) | (my > self.ratio * my.median()))
         self.n += x.shape[0]
         self.cos += float(torch.nn.functional.cosine_similarity(x, y, dim=-1).sum())
+        self.cos_nm += float(torch.nn.functional.cosine_similarity(x[:, self.keep], y[:, self.keep], dim=-1).sum())
         self.rel += float(((y - x).norm(dim=-1) / x.norm(dim=-1).clamp_min(1e-12)).sum())
         self.sx += x.sum(0)
         self.sy += y.sum(0)
@@ -88,12 +110,22 @@ class _Stats:
         self.yy += y.T @ y
         self.yx += y.T @ x
 
-    def cka(self) -> float:
+    def _centred(self) -> tuple[Tensor, Tensor, Tensor]:
         n = self.n
         mx, my = self.sx / n, self.sy / n
-        cxx = self.xx - n * torch.outer(mx, mx)
-        cyy = self.yy - n * torch.outer(my, my)
-        cyx = self.yx - n * torch.outer(my, mx)
+        return (self.xx - n * torch.outer(mx, mx), self.yy - n * torch.outer(my, my), self.yx - n * torch.outer(my, mx))
+
+    def cka(self, variant: str = "raw") -> float:
+        """``raw``, ``no_massive`` (massive dimensions' rows and columns dropped) or
+        ``standardised`` (every dimension scaled to unit variance), all from the same sums."""
+        cxx, cyy, cyx = self._centred()
+        if variant == "no_massive":
+            k = self.keep
+            cxx, cyy, cyx = cxx[k][:, k], cyy[k][:, k], cyx[k][:, k]
+        elif variant == "standardised":
+            dx = cxx.diagonal().clamp_min(1e-30).rsqrt()
+            dy = cyy.diagonal().clamp_min(1e-30).rsqrt()
+            cxx, cyy, cyx = dx[:, None] * cxx * dx, dy[:, None] * cyy * dy, dy[:, None] * cyx * dx
         return float(cyx.norm() ** 2 / (cxx.norm() * cyy.norm()))
 
 
@@ -121,6 +153,8 @@ def representation_similarity(
         ys = clean_resid_post(pair.aligned, b)
         for layer, (x, y) in enumerate(zip(xs, ys)):
             stats[layer].add(x[real], y[real])
-    rows = [{"layer": i, "cosine": st.cos / st.n, "cka": st.cka(), "rel_diff": st.rel / st.n, "tokens": st.n}
+    rows = [{"layer": i, "cosine": st.cos / st.n, "cka": st.cka(), "rel_diff": st.rel / st.n,
+             "cosine_no_massive": st.cos_nm / st.n, "cka_no_massive": st.cka("no_massive"),
+             "cka_standardised": st.cka("standardised"), "massive_dims": int((~st.keep).sum()), "tokens": st.n}
             for i, st in enumerate(stats)]
     return SimilarityResult(pd.DataFrame(rows))

@@ -80,13 +80,30 @@ class ShiftResult(Result):
         s = self.tokens[self.tokens["shift_class"] == "shifted"]
         return s.token_text.value_counts().head(n).rename_axis("token").rename("count").reset_index()
 
+    def _headline(self, t: pd.DataFrame) -> dict:
+        total = float(t.kl.sum())
+        rates = t["shift_class"].value_counts(normalize=True)
+        return {"mean_kl": float(t.kl.mean()), "kl_share_first_5": float(t[t.position < 5].kl.sum()) / total if total > 0 else float("nan"),
+                **{f"{k}_rate": float(rates.get(k, 0.0)) for k in SHIFT_CLASSES}}
+
+    def intervals(self, *, n_boot: int = 500, level: float = 0.95, seed: int = 0) -> dict:
+        """95% intervals of the mean KL, the first-5 KL share and the shift rates from a bootstrap
+        that resamples whole responses (tokens of one response are not independent)."""
+        from interp.stats import frame_bootstrap_ci
+
+        return frame_bootstrap_ci(self._headline, self.tokens.reset_index(drop=True), "prompt", n_boot=n_boot, level=level,
+                                  seed=seed)
+
     def summary(self) -> dict:
+        """Headline numbers, each rate and share with a ``<name>_ci`` (response bootstrap, 95%)."""
         r, rs = self.rates(), self.rates(exclude_stop=True)
+        ci = self.intervals() if len(self.tokens) else {}
         return {"prompts": len(self.responses), "tokens": len(self.tokens), "mean_kl": float(self.tokens.kl.mean()),
                 "kl_share_first_5": self.first_k_share(5),
                 "kl_share_first_5_without_stop": self.first_k_share(5, exclude_stop=True), "token_share_first_5": self.token_share_first_k(5),
                 **{f"{k}_rate": float(v) for k, v in r.items()},
-                **{f"{k}_rate_without_stop": float(v) for k, v in rs.items()}}
+                **{f"{k}_rate_without_stop": float(v) for k, v in rs.items()},
+                **{f"{k}_ci": [round(lo, 4), round(hi, 4)] for k, (lo, hi) in ci.items()}}
 
     def figure(self, title: str = ""):
         from interp.plots.figures import kl_by_position
@@ -99,7 +116,8 @@ class ShiftResult(Result):
         return token_shift_histogram(self.tokens, title=title)
 
     def _repr_html_(self) -> str:
-        return pd.Series(self.summary()).to_frame("value").round(4).to_html()
+        shown = {k: (f"{v[0]:.3f} - {v[1]:.3f}" if isinstance(v, list) else round(v, 4)) for k, v in self.summary().items()}
+        return pd.Series(shown, dtype=object).to_frame("value").to_html()
 
 
 def _padded(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -81,13 +81,17 @@ def attribution_sweep(
 
 
 def compare_attribution(exact: Tensor, clean: float, estimate: Tensor) -> dict:
-    """Pearson and Spearman correlation of the estimated vs exact effects (``exact - clean``), the
-    share of cells whose sign agrees, and whether the top cell is the same."""
+    """Pearson and Spearman correlation of the estimated vs exact effects (``exact - clean``) with
+    95% Fisher-z intervals (cells are not independent draws, so read them as a guide), the share of
+    cells whose sign agrees, and whether the top cell is the same."""
+    from interp.stats import correlation_ci
+
     e = (exact - clean).flatten().double().cpu().numpy()
     a = estimate.flatten().double().cpu().numpy()
     pearson = float(np.corrcoef(e, a)[0, 1]) if e.std() > 0 and a.std() > 0 else float("nan")
     spearman = float(pd.Series(e).corr(pd.Series(a), method="spearman"))
     moved = np.abs(e) > 1e-6 * max(np.abs(e).max(), 1e-30)  # cells the exact patch changes at all
     agree = float((np.sign(e[moved]) == np.sign(a[moved])).mean()) if moved.any() else float("nan")
-    return {"pearson": pearson, "spearman": spearman, "sign_agreement": agree,
+    return {"pearson": pearson, "pearson_ci": list(correlation_ci(pearson, e.size)), "spearman": spearman,
+            "spearman_ci": list(correlation_ci(spearman, e.size, spearman=True)), "sign_agreement": agree,
             "same_top_cell": bool(np.argmax(np.abs(e)) == np.argmax(np.abs(a))), "cells": int(e.size)}

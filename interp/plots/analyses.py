@@ -106,10 +106,16 @@ def token_shift_histogram(tokens: pd.DataFrame, *, title: str = "", max_rank: in
 
 
 def similarity_by_layer(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
-    """Cosine similarity and linear CKA between base and aligned residual streams, by layer."""
+    """Cosine similarity and linear CKA between base and aligned residual streams, by layer: raw,
+    and (where the frame has them) without the massive dimensions and standardised."""
     fig = go.Figure()
-    for col, color, dash in (("cosine", COLORS["base"], "solid"), ("cka", COLORS["aligned"], "dash")):
-        fig.add_trace(go.Scatter(x=frame.layer, y=frame[col], name=col, mode="lines+markers",
+    series = (("cosine", COLORS["base"], "solid"), ("cka", COLORS["aligned"], "solid"),
+              ("cosine_no_massive", COLORS["base"], "dash"), ("cka_no_massive", COLORS["aligned"], "dash"),
+              ("cka_standardised", COLORS["base->aligned"], "dot"))
+    for col, color, dash in series:
+        if col not in frame:
+            continue
+        fig.add_trace(go.Scatter(x=frame.layer, y=frame[col], name=col.replace("_", " "), mode="lines+markers",
                                  line=dict(color=color, dash=dash)))
     fig.update_layout(**LAYOUT, title=title, xaxis_title="layer (resid_post)", yaxis_title="base vs aligned similarity")
     return fig

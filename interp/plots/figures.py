@@ -26,16 +26,17 @@ def probe_accuracy_by_layer(frame: pd.DataFrame, *, metric: str = "accuracy", pr
                             title: str = "") -> go.Figure:
     """Probe ``metric`` by layer for base, aligned, transfer and the controls, with CI bands.
 
-    ``frame``: the tidy frame of :func:`interp.probes.evaluate_probes` / :func:`probe_store`."""
+    ``frame``: the tidy frame of :func:`interp.probes.evaluate_probes` / :func:`probe_store` (test
+    rows, and the control task on held-out rows of seen entities; validation rows are not drawn)."""
     fig = go.Figure()
-    f = frame[frame.metric == metric]
+    f = frame[(frame.metric == metric) & (frame.split != "val")] if "split" in frame else frame[frame.metric == metric]
     series = [(m, probe) for m in ("base", "aligned", "base->aligned", "aligned->base")]
-    series += [(m, p) for m in ("base", "aligned") for p in ("control_task", "random_direction")]
+    series += [(m, p) for m in ("base", "aligned") for p in ("control_task", "random_direction", "majority_class")]
     for model, kind in series:
         part = f[(f.model == model) & (f.probe == kind)].sort_values("layer")
         if part.empty:
             continue
-        name = model if kind == probe else f"{model} {kind.replace('_', ' ')}"
+        name = model if kind == probe else f"{model} {kind.replace('_', ' ')}" + (" (seen entities)" if kind == "control_task" else "")
         color = COLORS.get(model if kind == probe else kind, COLORS["other"])
         if part["ci_low"].notna().all():
             fig.add_trace(go.Scatter(x=list(part.layer) + list(part.layer[::-1]), y=list(part.ci_high) + list(part.ci_low[::-1]),

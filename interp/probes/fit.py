@@ -7,16 +7,18 @@ Activations come as one tensor ``[layers, n, d]``; every fitter returns per-laye
   ``0.5 * ||w||^2 + C * sum(log-loss)``), all layers in one L-BFGS optimisation on standardised
   features (the residual stream of many models has entries of 1e3-1e4, far from unit scale).
 - :func:`fit_mass_mean`: difference of class means; optionally ``Sigma^-1 (mu1 - mu0)`` with the
-  pooled within-class covariance (shrunk), as in the geometry-of-truth work.
+  pooled within-class covariance (Ledoit-Wolf / OAS shrinkage), as in the geometry-of-truth work.
 - :func:`fit_multiclass`: softmax regression over ``k`` classes (which of K candidate answers).
 - :func:`fit_ccs`: Contrast-Consistent Search on contrast pairs (unsupervised; best of restarts).
 """
+
+from dataclasses import dataclass
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-__all__ = ["Standardizer", "fit_logistic", "fit_mass_mean", "fit_multiclass", "fit_ccs"]
+__all__ = ["Standardizer", "fit_logistic", "fit_mass_mean", "fit_multiclass", "fit_ccs", "CCSProbe", "ccs_scores"]
 
 
 class Standardizer:
@@ -218,23 +220,51 @@ def _newton_logistic(Z: Tensor, y: Tensor, C: float, max_iter: int, tol: float =
 
 
 def fit_mass_mean(
-    X: Float[Tensor, "layers n d"], y: Int[Tensor, " n"], *, covariance: bool = False, shrinkage: float = 0.1
+    X: Float[Tensor, "layers n d"], y: Int[Tensor, " n"], *, covariance: bool = False, shrinkage: "float | str" = "ledoit_wolf"
 ) -> tuple[Float[Tensor, "layers d"], Float[Tensor, " layers"]]:
     """Difference of class means (``covariance=True``: ``Sigma^-1 (mu1 - mu0)`` with the pooled
-    within-class covariance shrunk towards its diagonal). The bias puts the threshold halfway
-    between the class means' projections."""
+    within-class covariance, shrunk). The bias puts the threshold halfway between the class means'
+    projections.
+
+    Shrinkage acts on the per-dimension standardised covariance (the correlation matrix), towards
+    its mean eigenvalue times the identity: ``shrinkage="ledoit_wolf"`` (default) or ``"oas"``
+    estimate the amount per layer from the training rows (scikit-learn's estimators), a float
+    fixes it. With fewer rows than dimensions the unshrunk matrix is singular, so some shrinkage
+    is always needed."""
     X = X.float()
     yb = y.bool().to(X.device)
     mu1, mu0 = X[:, yb].mean(1), X[:, ~yb].mean(1)
     w = mu1 - mu0
     if covariance:
         centred = torch.cat([X[:, yb] - mu1[:, None], X[:, ~yb] - mu0[:, None]], dim=1)
-        cov = centred.transpose(1, 2) @ centred / max(1, centred.shape[1] - 2)
-        diag = torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))
-        cov = (1 - shrinkage) * cov + shrinkage * diag + 1e-6 * torch.eye(cov.shape[-1], device=X.device)
-        w = torch.linalg.solve(cov, w.unsqueeze(-1)).squeeze(-1)
+        sd = centred.std(1).clamp_min(1e-6 * centred.abs().amax().clamp_min(1.0))  # [L, d]
+        Z = centred / sd[:, None]
+        R = Z.transpose(1, 2) @ Z / max(1, Z.shape[1] - 2)
+        amounts = _shrinkage(Z, shrinkage)
+        mu = torch.diagonal(R, dim1=1, dim2=2).mean(-1)
+        eye = torch.eye(R.shape[-1], device=X.device)
+        Rs = (1 - amounts)[:, None, None] * R + (amounts * mu)[:, None, None] * eye + 1e-6 * eye
+        w = torch.linalg.solve(Rs, (w / sd).unsqueeze(-1)).squeeze(-1) / sd
     b = -0.5 * ((mu1 + mu0) * w).sum(-1)
     return w, b
+
+
+def _shrinkage(Z: Tensor, shrinkage: "float | str") -> Tensor:
+    """Per-layer shrinkage amount in [0, 1] for centred, standardised rows ``Z [L, n, d]``."""
+    if isinstance(shrinkage, str):
+        from sklearn.covariance import ledoit_wolf_shrinkage, oas
+
+        if shrinkage not in ("ledoit_wolf", "oas"):
+            raise ValueError(f"shrinkage must be a number in [0, 1], 'ledoit_wolf' or 'oas', got {shrinkage!r}")
+        Zn = Z.detach().cpu().double().numpy()
+        if shrinkage == "ledoit_wolf":
+            vals = [ledoit_wolf_shrinkage(z, assume_centered=True) for z in Zn]
+        else:
+            vals = [oas(z, assume_centered=True)[1] for z in Zn]
+        return torch.tensor(vals, dtype=Z.dtype, device=Z.device)
+    if not 0 <= shrinkage <= 1:
+        raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage}")
+    return torch.full((Z.shape[0],), float(shrinkage), dtype=Z.dtype, device=Z.device)
 
 
 def fit_multiclass(
@@ -265,15 +295,44 @@ def fit_multiclass(
     return scaler.to_raw(W.detach(), b.detach())
 
 
+@dataclass
+class CCSProbe:
+    """A CCS probe per layer with the normaliser of the rows it was fitted on: each side's mean
+    and mean norm. :meth:`scores` applies that training normaliser to new rows (normalising a
+    test set by its own statistics would let the test rows shape the probe)."""
+
+    w: Float[Tensor, "layers d"]
+    b: Float[Tensor, " layers"]
+    pos_mean: Float[Tensor, "layers 1 d"]
+    pos_scale: Float[Tensor, "layers 1 1"]
+    neg_mean: Float[Tensor, "layers 1 d"]
+    neg_scale: Float[Tensor, "layers 1 1"]
+
+    def scores(self, X_pos: Float[Tensor, "layers n d"], X_neg: Float[Tensor, "layers n d"]) -> Float[Tensor, "layers n"]:
+        """``[layers, n]`` truth scores: the mean of p(x+) and 1 - p(x-)."""
+        P = (X_pos.float() - self.pos_mean) / self.pos_scale
+        N = (X_neg.float() - self.neg_mean) / self.neg_scale
+        p1 = torch.sigmoid(torch.einsum("lnd,ld->ln", P, self.w) + self.b[:, None])
+        p0 = torch.sigmoid(torch.einsum("lnd,ld->ln", N, self.w) + self.b[:, None])
+        return 0.5 * (p1 + 1 - p0)
+
+
+def _ccs_normaliser(X: Tensor) -> tuple[Tensor, Tensor]:
+    mean = X.mean(1, keepdim=True)
+    return mean, (X - mean).norm(dim=-1).mean(1, keepdim=True)[..., None].clamp_min(1e-6)
+
+
 def fit_ccs(
     X_pos: Float[Tensor, "layers n d"], X_neg: Float[Tensor, "layers n d"], *, restarts: int = 5, steps: int = 500,
     lr: float = 1e-2, seed: int = 0,
-) -> tuple[Float[Tensor, "layers d"], Float[Tensor, " layers"]]:
+) -> CCSProbe:
     """CCS (Burns et al. 2022) on contrast pairs, per layer, keeping the restart with the lowest loss.
-    Each side is normalised by its own mean and scale first; the returned direction acts on
-    ``normalise(x_pos) - normalise(x_neg)`` through :func:`ccs_scores`."""
+    Each side is normalised by its own training mean and scale; the returned :class:`CCSProbe`
+    keeps that normaliser and applies it to the rows it scores."""
     gen = torch.Generator().manual_seed(seed)
-    P, N = _ccs_norm(X_pos.float()), _ccs_norm(X_neg.float())
+    X_pos, X_neg = X_pos.float(), X_neg.float()
+    (pm, ps), (nm, ns) = _ccs_normaliser(X_pos), _ccs_normaliser(X_neg)
+    P, N = (X_pos - pm) / ps, (X_neg - nm) / ns
     L, n, d = P.shape
     best_w = torch.zeros(L, d)
     best_b = torch.zeros(L)
@@ -293,17 +352,9 @@ def fit_ccs(
         better = per_layer.detach().cpu() < best_loss
         best_loss = torch.where(better, per_layer.detach().cpu(), best_loss)
         best_w[better], best_b[better] = w.detach().cpu()[better], b.detach().cpu()[better]
-    return best_w.to(P.device), best_b.to(P.device)
+    return CCSProbe(best_w.to(P.device), best_b.to(P.device), pm, ps, nm, ns)
 
 
-def _ccs_norm(X: Tensor) -> Tensor:
-    X = X - X.mean(1, keepdim=True)
-    return X / X.norm(dim=-1).mean(1, keepdim=True)[..., None].clamp_min(1e-6)
-
-
-def ccs_scores(w: Tensor, b: Tensor, X_pos: Tensor, X_neg: Tensor) -> Tensor:
-    """``[layers, n]`` CCS truth scores: mean of p(x+) and 1 - p(x-)."""
-    P, N = _ccs_norm(X_pos.float()), _ccs_norm(X_neg.float())
-    p1 = torch.sigmoid(torch.einsum("lnd,ld->ln", P, w) + b[:, None])
-    p0 = torch.sigmoid(torch.einsum("lnd,ld->ln", N, w) + b[:, None])
-    return 0.5 * (p1 + 1 - p0)
+def ccs_scores(probe: CCSProbe, X_pos: Tensor, X_neg: Tensor) -> Tensor:
+    """``[layers, n]`` CCS truth scores of ``probe`` (its training normaliser applied)."""
+    return probe.scores(X_pos, X_neg)

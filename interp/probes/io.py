@@ -21,7 +21,7 @@ def save_probes(probe: ProbeSet, path: "str | os.PathLike[str]", *, hook: str, m
     with atomic_path(tensors) as tmp_t:
         save_file({"w": probe.w.detach().cpu().contiguous(), "b": probe.b.detach().cpu().contiguous()}, str(tmp_t))
     write_json_atomic(meta, {"kind": probe.kind, "layers": probe.layers, "hook": hook, "d_model": int(probe.w.shape[-1]),
-                             "model": model or {}, "dataset_fingerprint": dataset_fingerprint, "metrics": metrics or {}})
+                             "C": probe.C, "model": model or {}, "dataset_fingerprint": dataset_fingerprint, "metrics": metrics or {}})
     return tensors
 
 
@@ -33,7 +33,7 @@ def load_probes(path: "str | os.PathLike[str]") -> tuple[ProbeSet, dict]:
         raise FileNotFoundError(f"no probe at {path}: expected {tensor_file.name} and {meta_file.name}")
     meta = json.loads(meta_file.read_text())
     t = load_file(str(tensor_file))
-    return ProbeSet(meta["kind"], meta["layers"], t["w"], t["b"]), meta
+    return ProbeSet(meta["kind"], meta["layers"], t["w"], t["b"], meta.get("C")), meta
 
 
 def check_compatible(meta: dict, *, hook: str, d_model: int) -> None:

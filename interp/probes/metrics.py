@@ -4,12 +4,22 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-__all__ = ["accuracy", "auroc", "bootstrap_ci"]
+__all__ = ["accuracy", "balanced_accuracy", "auroc", "bootstrap_ci"]
 
 
 def accuracy(scores: Float[Tensor, "layers n"], y: Int[Tensor, " n"]) -> Float[Tensor, " layers"]:
     """Share of ``(scores > 0) == y`` per layer."""
     return ((scores > 0).long() == y.to(scores.device)).float().mean(-1)
+
+
+def balanced_accuracy(scores: Float[Tensor, "layers n"], y: Int[Tensor, " n"]) -> Float[Tensor, " layers"]:
+    """Mean of the true-positive and true-negative rates per layer (0.5 for any constant guess,
+    whatever the class balance); ``nan`` when ``y`` has one class."""
+    y = y.to(scores.device).bool()
+    if bool(y.all()) or not bool(y.any()):
+        return torch.full((scores.shape[0],), float("nan"), device=scores.device)
+    pred = scores > 0
+    return 0.5 * (pred[:, y].float().mean(-1) + (~pred[:, ~y]).float().mean(-1))
 
 
 def auroc(scores: Float[Tensor, "layers n"], y: Int[Tensor, " n"]) -> Float[Tensor, " layers"]:

@@ -9,12 +9,15 @@ Example:
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import torch
 
 from interp.cache import ActivationStore
 from interp.probes.evaluate import evaluate_probes
+from interp.probes.select import selected_layers
 from interp.probes.transfer import transfer
 from interp.results import Result
 
@@ -36,17 +39,27 @@ class ProbeResult(Result):
     def to_frame(self) -> pd.DataFrame:
         return self.frame
 
+    def selected(self) -> pd.DataFrame:
+        """Per (model, probe): the layer chosen on the validation split (never the test rows) and
+        that layer's test accuracy with its 95% entity-bootstrap CI, balanced accuracy, AUROC, the
+        majority-class and control-task baselines, selectivity and the max-over-layers p-value
+        (see :func:`interp.probes.select.selected_layers`)."""
+        return selected_layers(self.frame)
+
     def summary(self) -> dict:
-        """Per model, the logistic probe's highest test accuracy over layers and its layer. The layer
-        is chosen on the test rows themselves: an optimistic (max-over-layers) figure, not an
-        estimate for a layer fixed in advance."""
-        f = self.frame[(self.frame.metric == "accuracy")]
-        kind = "logistic" if (f.probe == "logistic").any() else (f.probe.iloc[0] if len(f) else None)
+        """Per model, the logistic probe (else the first kind) at the layer chosen on validation
+        rows: its test accuracy with 95% CI, the control task on seen entities, selectivity, and
+        the p-value of "is any layer above chance"."""
+        sel = self.selected()
         out: dict = {"layers": int(self.frame.layer.nunique())}
-        for model, part in f[f.probe == kind].groupby("model", sort=False):
-            top = part.sort_values(["value", "layer"], ascending=[False, True]).iloc[0]
-            out[f"{model}_max_accuracy_over_layers"] = float(top.value)
-            out[f"{model}_argmax_layer"] = int(top.layer)
+        if sel.empty:
+            return out
+        kind = "logistic" if (sel.probe == "logistic").any() else sel.probe.iloc[0]
+        for _, r in sel[sel.probe == kind].iterrows():
+            out[r.model] = {"probe": kind, "layer": int(r.layer), "accuracy": float(r.accuracy),
+                            "ci": [float(r.ci_low), float(r.ci_high)], "balanced_accuracy": float(r.balanced_accuracy),
+                            "majority_class": float(r.majority_class), "control_seen_entities": float(r.control_seen_entities),
+                            "selectivity": float(r.selectivity), "p_any_layer": float(r.p_any_layer)}
         return out
 
     def figure(self, title: str = ""):
@@ -69,28 +82,43 @@ def probe_store(
 ) -> ProbeResult:
     """Fit and evaluate probes on each side of a store (train/test from the ``split`` column
     unless masks are given), with controls and base<->aligned transfer when both sides exist.
-    Returns a :class:`ProbeResult` (unpacks as ``frame, probes``)."""
+    Regularisation and the reported layer are chosen on a validation split of training entities
+    (:mod:`interp.probes.evaluate`); intervals resample whole entities (the ``entity`` column).
+    Returns a :class:`ProbeResult` (unpacks as ``frame, probes``; ``.selected()`` gives the
+    chosen layers)."""
     position = position or store.positions[0]
     meta = store.frame()
     y = torch.as_tensor(meta[label].to_numpy().copy()).long()
     tr = np.array(train_mask if train_mask is not None else (meta["split"] == "train").to_numpy(), dtype=bool)
     te = np.array(test_mask if test_mask is not None else (meta["split"] == "test").to_numpy(), dtype=bool)
+    if len(tr) != len(meta) or len(te) != len(meta):
+        raise ValueError(f"train_mask / test_mask need one entry per store row ({len(meta)}), got {len(tr)} / {len(te)}")
     if tr.sum() == 0 or te.sum() == 0:
         raise ValueError(f"need train and test rows, got {int(tr.sum())} train and {int(te.sum())} test")
+    if (tr & te).any():
+        raise ValueError(f"{int((tr & te).sum())} rows are in both train_mask and test_mask; the splits must be disjoint")
     entities = meta["entity"].astype(str).to_numpy() if "entity" in meta else None
+    if entities is not None:
+        shared = set(entities[tr]) & set(entities[te])
+        if shared:
+            warnings.warn(f"{len(shared)} entities have rows in both train and test (e.g. {sorted(shared)[:3]}); test "
+                          "accuracy then partly measures memorised entities. Split by entity (the store's 'split' column is "
+                          "entity-disjoint) to avoid it.", stacklevel=2)
     frames, probes, Xs = [], {}, {}
+    trt, tet = torch.from_numpy(tr), torch.from_numpy(te)
+    ents_tr = None if entities is None else entities[tr].tolist()
+    ents_te = None if entities is None else entities[te].tolist()
     for side in store.sides:
         X = stack_layers(store, side, hook, position)
         Xs[side] = X
-        trt, tet = torch.from_numpy(tr), torch.from_numpy(te)
         frame, fitted = evaluate_probes(
             X[:, trt], y[trt], X[:, tet], y[tet], model=side, layers=store.layers, kinds=kinds,
-            entities_train=None if entities is None else entities[tr].tolist(),
-            entities_test=None if entities is None else entities[te].tolist(), n_boot=n_boot, seed=seed)
+            entities_train=ents_tr, entities_test=ents_te, n_boot=n_boot, seed=seed)
         frames.append(frame)
         probes[side] = fitted
     if {"base", "aligned"} <= set(store.sides):
-        trt, tet = torch.from_numpy(tr), torch.from_numpy(te)
         frames.append(transfer({s: Xs[s][:, trt] for s in ("base", "aligned")}, y[trt],
-                               {s: Xs[s][:, tet] for s in ("base", "aligned")}, y[tet], layers=store.layers, n_boot=n_boot))
+                               {s: Xs[s][:, tet] for s in ("base", "aligned")}, y[tet], layers=store.layers, n_boot=n_boot,
+                               C={s: probes[s]["logistic"].C for s in ("base", "aligned") if "logistic" in probes[s]} or None,
+                               clusters=ents_te))
     return ProbeResult(pd.concat(frames, ignore_index=True), probes)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "run_demo", "probe_summary"]
 
 
 @dataclass
@@ -48,6 +48,22 @@ class DemoConfig:
             self.direction_layers = tuple(self.direction_layers[1:3]) or self.direction_layers
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+def probe_summary(result) -> dict:
+    """The demo's probe headline: per side, the logistic probe at the layer chosen on validation
+    entities (never on the test rows), its test accuracy with the 95% entity-bootstrap CI, the
+    controls beside it, and the max-over-layers p-value."""
+    sel = result.selected()
+    out = {}
+    for _, r in sel[sel.probe == "logistic"].iterrows():
+        out[r.model] = {"layer": int(r.layer), "val_accuracy": round(float(r.val_accuracy), 3),
+                        "accuracy": round(float(r.accuracy), 3), "ci": [round(float(r.ci_low), 3), round(float(r.ci_high), 3)],
+                        "balanced_accuracy": round(float(r.balanced_accuracy), 3),
+                        "majority_class": round(float(r.majority_class), 3),
+                        "control_seen_entities": round(float(r.control_seen_entities), 3),
+                        "selectivity": round(float(r.selectivity), 3), "p_any_layer": round(float(r.p_any_layer), 4)}
+    return out
 
 
 def _step(msg: str) -> None:
@@ -103,21 +119,21 @@ def run_demo(cfg: DemoConfig) -> dict:
                               out_dir=out / "cache_chemistry")
     meta = store.frame()
     test = [(r, e) in refused and s == "test" for r, e, s in zip(st["relation"], st["entity"], meta["split"])]
-    frame, _ = probe_store(store, test_mask=test, n_boot=cfg.n_boot)
+    probes = probe_store(store, test_mask=test, n_boot=cfg.n_boot)
+    frame = probes.frame
     frame.to_csv(out / "probes_chemistry.csv", index=False)
     fig = probe_accuracy_by_layer(frame, title="Held-out chemistry facts the aligned model refuses: true/false probe")
     export(fig, out / "probes_chemistry.html", size="double")
-    acc = frame[(frame.metric == "accuracy") & (frame.probe == "logistic")]
-    best = {side: acc[acc.model == side].sort_values("value").iloc[-1] for side in ("base", "aligned")}
-    ctrl = frame[(frame.metric == "accuracy") & (frame.probe == "control_task")]
-    summary["probe_best"] = {side: {"layer": int(b.layer), "accuracy": round(float(b.value), 3),
-                                    "ci": [round(float(b.ci_low), 3), round(float(b.ci_high), 3)]} for side, b in best.items()}
-    summary["probe_control_max"] = round(float(ctrl.value.max()), 3)
+    summary["probe"] = probe_summary(probes)
     summary["probe_n_test"] = int(sum(test))
     report.heading("Suppressed but present: the aligned model still represents the facts it refuses")
     report.figure(fig, f"Logistic probes per layer, fitted on train-split chemistry statements, tested on {sum(test)} "
-                       "statements about held-out elements the aligned model refuses to discuss; bands are 95% bootstrap "
-                       "CIs; grey: control task (random labels per element) and a random direction.")
+                       "statements about held-out elements the aligned model refuses to discuss; bands are 95% CIs from a "
+                       "bootstrap over elements; grey: the control task (random labels per element, on held-out statements "
+                       "of training elements), a random direction and the majority class.")
+    report.table(probes.selected().round(3), "The layer each model's probe reports, chosen on validation elements carved "
+                                             "from the training split (the test statements are read once, at that layer); "
+                                             "p_any_layer: max-over-layers permutation test.")
 
     _step("3/7 cross-model patching: base -> aligned on held-out chemistry questions")
     held = [(q, a) for q, a, r, s in zip(graded.subject, graded.answer, graded.relation, graded.split)
@@ -161,8 +177,9 @@ def run_demo(cfg: DemoConfig) -> dict:
     report.heading("One direction mediates the refusal")
     report.text(f"Difference-of-means direction (massive dimensions excluded), selected at layer {ref.layer} by ablation "
                 "with a next-token KL guard on answered questions.")
-    report.table(ref.selection, "Candidate layers: refusal rate on validation chemistry prompts with the direction ablated, "
-                                "and mean next-token KL on answered prompts.")
+    report.table(ref.selection, "Candidate layers: refusal rate (95% Wilson CI) on validation chemistry prompts with the "
+                                "direction ablated, and mean next-token KL on validation geography prompts; both sets are "
+                                "held out of the direction's estimate.")
     report.table(ref.measures)
     print(ref.measures.to_string(index=False))
 

@@ -38,9 +38,7 @@ def run_diffing(pair, out: "str | os.PathLike[str]", *, pair_name: str | None = 
     geo = test[test.domain == "geography"].sample(min(n, int((test.domain == "geography").sum())), random_state=0)
     sim = representation_similarity(pair, geo.statement.tolist(), progress=progress)
     save_artifacts(out, "representation_similarity", sim.to_frame(), sim.figure("Base vs aligned residual streams"))
-    f = sim.to_frame()
-    summary["similarity"] = {"min_cka": float(f.cka.min()), "min_cka_layer": int(f.cka.idxmin()),
-                             "last_layer_cosine": float(f.cosine.iloc[-1]), "last_layer_cka": float(f.cka.iloc[-1])}
+    summary["similarity"] = sim.summary()  # raw, without massive dimensions, standardised
 
     chem = test[test.domain == "chemistry"].sample(min(n // 2, int((test.domain == "chemistry").sum())), random_state=0)
     qs = chem.text.tolist() + geo.text.tolist()[: n - n // 2]

@@ -1,10 +1,13 @@
 """The refusal-direction experiment on a pair (after Arditi et al. 2024).
 
 1. Candidate directions: per layer, mean ``resid_pre`` at the last prompt token of the aligned
-   model over prompts it refuses minus over prompts it answers (train split).
+   model over prompts it refuses minus over prompts it answers (the training prompts after the
+   first ``n_val`` of each set).
 2. Selection: for each candidate layer, ablate that direction everywhere and measure the refusal
-   rate on validation prompts of the refused set; keep the layer with the lowest rate among those
-   whose ablation keeps the next-token KL on answered prompts under ``kl_max``.
+   rate on validation prompts of the refused set (the first ``n_val`` refused training prompts,
+   never used to estimate the directions, as in Arditi et al. 2024); keep the layer with the
+   lowest rate among those whose ablation keeps the next-token KL on the first ``n_val`` answered
+   training prompts (also left out of the estimate) under ``kl_max``.
 3. Report on held-out prompts: refusal rate and accuracy with the direction ablated, next to the
    unablated aligned model and the base; induced refusal rate when the direction is added to
    prompts it normally answers; KL on those answered prompts under ablation.
@@ -68,18 +71,26 @@ def refusal_direction(
     def chat(texts: Sequence[str]) -> list[str]:
         return [format_prompt(t, style="chat", tokenizer=tok) for t in texts]
 
-    dirs = mean_diff_directions(model, encode(tok, chat(refused_train)), encode(tok, chat(answered_train)))
+    refused_train, answered_train = list(refused_train), list(answered_train)
+    short = [name for name, xs in (("refused_train", refused_train), ("answered_train", answered_train)) if len(xs) < n_val + 2]
+    if short or n_val < 1:
+        raise ValueError(f"{', '.join(short) or 'n_val'}: need n_val >= 1 validation prompts plus >= 2 prompts to estimate the "
+                         f"direction from (n_val={n_val}, refused_train {len(refused_train)}, answered_train {len(answered_train)}); "
+                         "pass more training prompts or a smaller n_val")
+    # Validation prompts are held out of the estimate: selection is not judged on its own data.
+    dirs = mean_diff_directions(model, encode(tok, chat(refused_train[n_val:])), encode(tok, chat(answered_train[n_val:])))
     layers = check_layers(layers, pair.n_layers) if layers is not None else list(range(1, pair.n_layers - 1))
-    val = chat(list(refused_train)[:n_val])
-    kl_batch = encode(tok, chat(list(answered_train)[:n_val]))
+    val = chat(refused_train[:n_val])
+    kl_batch = encode(tok, chat(answered_train[:n_val]))
     clean_kl_logits = last_logits(model, kl_batch)
     rows = []
     for layer in layers:
         with ablated(model, dirs[layer]):
             outs = generate(model, val, max_new_tokens=max_new_tokens, batch_size=batch_size)
             kl = kl_last_token(clean_kl_logits, last_logits(model, kl_batch)).mean().item()
-        rows.append({"layer": layer, "refusal_rate_ablated": _rate([classify(o, []) == "refusal" for o in outs]), "kl": kl})
-    selection = pd.DataFrame(rows)
+        rows.append({"layer": layer, "refusal_rate_ablated": _rate([classify(o, []) == "refusal" for o in outs]), "n": len(outs),
+                     "kl": kl})
+    selection = with_rate_ci(pd.DataFrame(rows), value="refusal_rate_ablated", is_rate=lambda r: True)
     ok = selection[selection.kl <= kl_max]
     best = int((ok if not ok.empty else selection).sort_values(["refusal_rate_ablated", "kl"]).iloc[0].layer)
 

@@ -18,8 +18,9 @@ def test_demo_quick_writes_the_report_and_finds_suppressed_knowledge(tmp_path):
     for name in ("probes_chemistry.csv", "probes_chemistry.html", "patching.csv", "refusal_direction.csv", "summary.json"):
         assert (tmp_path / name).is_file(), name
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    # Suppressed but present (measured 0.74 at layer 10): the refused facts are decodable, above the controls.
-    aligned = summary["probe_best"]["aligned"]
+    # Suppressed but present: at the layer chosen on validation elements, the refused facts are
+    # decodable above chance.
+    aligned = summary["probe"]["aligned"]
     assert aligned["accuracy"] > 0.6 and aligned["ci"][0] > 0.5
     # Refusal is total before ablation and gone after it (measured 1.0 -> 0.0).
     ref = summary["refusal_direction"]

@@ -126,3 +126,15 @@ def test_make_dataset_rejects_bad_rows():
     assert list(ds.column_names) == list(CORE_COLUMNS) and math.isnan(ds[0]["popularity"])
     with pytest.raises(DataError, match="row 0: label -1 is outside"):
         check_schema(ds, labels=(0, 1))
+
+
+def test_commutative_arithmetic_shares_one_entity():
+    ds = arithmetic_statements(200, digits=(1,), seed=0).to_pandas()
+    swapped = ds[ds.op.isin(["+", "*"]) & (ds.a != ds.b)]
+    pairs = swapped.groupby(swapped.apply(lambda r: (min(r.a, r.b), r.op, max(r.a, r.b)), axis=1))
+    both_orders = [g for _, g in pairs if g.a.nunique() == 2]
+    assert both_orders  # 1-digit operands: some facts appear as "a op b" and "b op a"
+    for g in both_orders:
+        assert g.entity.nunique() == 1 and g.split.nunique() == 1
+    minus = ds[ds.op == "-"]
+    assert (minus.entity == minus.subject).all()  # subtraction is not commutative

@@ -125,6 +125,8 @@ def test_knowledge_by_popularity_bins_and_fits_each_model():
     for model, slope in (("base", 1.0), ("aligned", 0.6)):
         assert fits.loc[model, "slope_low"] < slope < fits.loc[model, "slope_high"]
     assert fits.loc["base", "p_value"] < 1e-6
+    cmp = result.comparison.set_index("model").loc["aligned"]
+    assert cmp.reference == "base" and cmp.low < -0.4 < cmp.high and cmp.p_value < 0.01  # the slopes differ
     shares = result.bins.groupby(["model", "bin"]).share.sum()
     assert np.allclose(shares, 1.0) and result.bins.bin.nunique() == 5
     known = result.known_share()
@@ -136,6 +138,24 @@ def test_knowledge_by_popularity_bins_and_fits_each_model():
         knowledge_by_popularity(table.assign(category="Famous"))
 
 
+def test_popularity_intervals_are_cluster_robust_by_entity():
+    """Three facts per entity that share one outcome are one observation, not three: the
+    clustered interval is about sqrt(3) wider than the model-based one, and matches the
+    model-based interval of one fact per entity."""
+    rng = np.random.default_rng(2)
+    pop = 10 ** rng.uniform(2, 8, 600)
+    known = rng.random(600) < 1 / (1 + np.exp(-(-5 + 1.0 * np.log10(pop))))
+    one = pd.DataFrame({"category": np.where(known, "HighlyKnown", "Unknown"), "popularity": pop, "entity": np.arange(600)})
+    tripled = pd.concat([one] * 3, ignore_index=True)
+    width = lambda r: float(r.fits.slope_high.iloc[0] - r.fits.slope_low.iloc[0])  # noqa: E731
+    clustered = knowledge_by_popularity(tripled, n_bins=4)
+    naive = knowledge_by_popularity(tripled, n_bins=4, cluster=None)
+    single = knowledge_by_popularity(one, n_bins=4, cluster=None)
+    assert clustered.fits.clusters.iloc[0] == 600 and naive.fits.clusters.iloc[0] == 0
+    assert width(clustered) / width(naive) == pytest.approx(3 ** 0.5, rel=0.05)
+    assert width(clustered) == pytest.approx(width(single), rel=0.05)
+
+
 def test_lens_pair_returns_both_models(changed):
     result = lens_pair(changed, ["the fox", "a cat"], ["sat", "ran"], base_texts=["the fox is", "a cat is"])
     s = result.by_layer()
@@ -143,3 +163,24 @@ def test_lens_pair_returns_both_models(changed):
     assert_plots(result.figure(), s.median_rank.to_numpy())
     with pytest.raises(ValueError, match="one answer per question"):
         lens_pair(changed, ["the fox"], [])
+
+
+def test_similarity_without_massive_dimensions():
+    """Two streams that share only one massive dimension look identical to raw cosine and CKA;
+    with it left out (or every dimension standardised) they are unrelated."""
+    from interp.diffing.represent import _Stats
+
+    g = torch.Generator().manual_seed(0)
+    n, d = 400, 32
+    massive = 1e4 * (1 + 0.5 * torch.randn(n, generator=g))
+    x, y = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
+    x[:, 3] = y[:, 3] = massive
+    st = _Stats(d)
+    for rows in (slice(0, 100), slice(100, n)):
+        st.add(x[rows], y[rows])
+    assert int((~st.keep).sum()) == 1 and not st.keep[3]
+    assert st.cos / st.n > 0.99 and st.cka() > 0.99
+    assert abs(st.cos_nm / st.n) < 0.05 and st.cka("no_massive") < 0.15
+    assert st.cka("no_massive") == pytest.approx(linear_cka(x[:, st.keep], y[:, st.keep]), rel=1e-6)
+    z = lambda a: (a - a.mean(0)) / a.std(0)  # noqa: E731
+    assert st.cka("standardised") == pytest.approx(linear_cka(z(x), z(y)), rel=1e-6) and st.cka("standardised") < 0.2

@@ -31,6 +31,10 @@ def test_geometry_of_truth(name, rows):
         assert ds[0]["text"] == "The city of Krasnodar is in Russia." and ds[0]["subject"] == "Krasnodar"
         assert ds[0]["answer"] == "Russia" and ds[0]["label"] == 1
         assert not set(entity_split(ds, "train")["entity"]) & set(entity_split(ds, "test")["entity"])
+    if name in ("sp_en_trans", "companies_true_false"):  # subject-level entities: a subject's variants stay together
+        assert ds[0]["subject"] == {"sp_en_trans": "con", "companies_true_false": "Thermo Fisher Scientific"}[name]
+        assert sum(s == "" for s in ds["subject"]) < 0.01 * len(ds)
+        assert len(set(ds["entity"])) < 0.98 * len(ds) and not set(entity_split(ds, "train")["entity"]) & set(entity_split(ds, "test")["entity"])
 
 
 @needs_shared

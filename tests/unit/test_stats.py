@@ -72,3 +72,30 @@ def test_max_over_layers_test_accounts_for_picking_the_best_layer():
     signal[7] += 1.5 * (y * 2 - 1)
     real = max_over_layers_test(signal, y, accuracy, n_perm=300)
     assert real["layer"] == 7 and real["p_value"] < 0.01 and real["max"] > real["null_95"]
+
+
+def test_correlation_ci_matches_scipy_and_frame_bootstrap_resamples_groups():
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import pearsonr
+
+    from interp.stats import correlation_ci, frame_bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=36)
+    y = x + rng.normal(size=36)
+    ref = pearsonr(x, y).confidence_interval(0.95)
+    lo, hi = correlation_ci(float(np.corrcoef(x, y)[0, 1]), 36)
+    assert lo == pytest.approx(ref.low, abs=1e-9) and hi == pytest.approx(ref.high, abs=1e-9)
+    assert all(math.isnan(v) for v in correlation_ci(0.5, 3))  # too few pairs
+    slo, shi = correlation_ci(0.5, 36, spearman=True)
+    plo, phi = correlation_ci(0.5, 36)
+    assert shi - slo > phi - plo  # the Spearman interval is wider than Pearson's at the same r
+    # 20 responses of 10 tokens; a response's tokens share one outcome, so the interval of the rate
+    # is that of 20 draws, not 200.
+    tokens = pd.DataFrame({"prompt": np.repeat(np.arange(20), 10), "x": np.repeat(rng.random(20) < 0.5, 10)})
+    ci = frame_bootstrap_ci(lambda t: {"rate": t.x.mean()}, tokens, "prompt", n_boot=400)["rate"]
+    row_ci = frame_bootstrap_ci(lambda t: {"rate": t.x.mean()}, tokens.assign(row=np.arange(200)), "row", n_boot=400)["rate"]
+    assert (ci[1] - ci[0]) > 2.5 * (row_ci[1] - row_ci[0])
+    with pytest.raises(ValueError, match="no column 'response'"):
+        frame_bootstrap_ci(lambda t: {}, tokens, "response")
