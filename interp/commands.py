@@ -149,7 +149,7 @@ def probe_command(
     store: Annotated[str, typer.Option(help="A store written by `interp cache`.")] = "out/cache",
     out: Annotated[str, typer.Option(help="Folder for probes.csv and the figure.")] = "out/results",
     n_boot: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the CIs (0: none).")] = 200,
-    kinds: Annotated[str, typer.Option(help="Comma-separated probe kinds: logistic, mass_mean.")] = "logistic,mass_mean",
+    kinds: Annotated[str, typer.Option(help="Comma-separated probe kinds: logistic, mass_mean, mass_mean_cov.")] = "logistic,mass_mean",
 ) -> None:
     """Fit per-layer probes on a cached store (train/test from its split column), with controls and transfer."""
     from interp.cache import ActivationStore
@@ -157,17 +157,21 @@ def probe_command(
     from interp.probes import probe_store
 
     chosen = [k.strip() for k in kinds.split(",") if k.strip()]
-    bad = [k for k in chosen if k not in ("logistic", "mass_mean")]
+    bad = [k for k in chosen if k not in ("logistic", "mass_mean", "mass_mean_cov")]
     if bad or not chosen:
-        raise typer.BadParameter(f"--kinds accepts logistic and mass_mean, got {kinds!r}")
+        raise typer.BadParameter(f"--kinds accepts logistic, mass_mean and mass_mean_cov, got {kinds!r}")
     if not (Path(store) / "manifest.json").is_file():
         raise typer.BadParameter(f"--store {store!r} is not a finished store (no manifest.json); run `interp cache` first")
-    frame, _ = probe_store(ActivationStore.open(store), n_boot=n_boot, kinds=tuple(chosen))
+    result = probe_store(ActivationStore.open(store), n_boot=n_boot, kinds=tuple(chosen))
+    frame = result.frame
     fig = probe_accuracy_by_layer(frame, title=f"probes on {Path(store).name}")
     for path in save_artifacts(out, "probes", frame, fig):
         typer.echo(f"wrote {path}")
-    acc = frame[(frame.metric == "accuracy") & (frame.probe == chosen[0])]
-    typer.echo(acc.sort_values("value").groupby("model").tail(1)[["model", "layer", "value", "ci_low", "ci_high"]].to_string(index=False))
+    sel = result.selected()
+    save_artifacts(out, "probes_selected", sel)
+    typer.echo("layer chosen on validation entities; test accuracy with its 95% entity-bootstrap CI:")
+    typer.echo(sel[["model", "probe", "layer", "val_accuracy", "accuracy", "ci_low", "ci_high", "majority_class",
+                    "control_seen_entities", "p_any_layer"]].round(3).to_string(index=False))
 
 def patch_command(
     out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",
@@ -266,6 +270,9 @@ def knowledge_command(
     save_artifacts(out, "knowledge_by_popularity", result.bins, result.figure())
     save_artifacts(out, "knowledge_fit", result.fits, popularity_curves(result))
     typer.echo(result.fits.round(4).to_string(index=False))
+    if not result.comparison.empty:  # one fit with a model x popularity interaction: do the slopes differ?
+        save_artifacts(out, "knowledge_slope_difference", result.comparison)
+        typer.echo(result.comparison.round(4).to_string(index=False))
 
 def report_command(
     folder: Annotated[str, typer.Argument(help="A folder of results from cache/probe/patch/diff/knowledge.")] = "out/results",

@@ -5,7 +5,8 @@
 # the residual stream of both models on true/false chemistry statements ("The chemical symbol for
 # iron is Fe." / "... is Cu."), fit a logistic probe per layer on train-split elements, and test it
 # on statements about held-out elements the aligned model refuses. A control task (random labels
-# per element) and a random direction show what a probe gets from nothing.
+# per element, on held-out statements of training elements) and a random direction show what a
+# probe gets from memorising elements and from nothing.
 
 # %%
 import tempfile
@@ -36,11 +37,20 @@ store = cache_activations(pair, statements, layers=range(4, pair.n_layers, 2), p
                           out_dir=tempfile.mkdtemp(prefix="interp-nb02-"))
 meta = store.frame()
 test = [(r, e) in refused and s == "test" for r, e, s in zip(statements["relation"], statements["entity"], meta["split"])]
-frame, probes = probe_store(store, test_mask=test, n_boot=50, kinds=("logistic",))
+result = probe_store(store, test_mask=test, n_boot=50, kinds=("logistic",))
+frame, probes = result
 
 # %%
-acc = frame[(frame.metric == "accuracy")]
+acc = frame[(frame.metric == "accuracy") & (frame.split != "val")]
 acc.pivot_table(index="layer", columns=["model", "probe"], values="value").round(3)
+
+# %% [markdown]
+# The layer each model's probe reports is chosen on validation elements carved from the training
+# split; the test statements are read once, at that layer. The control task (random labels per
+# element, tested on held-out statements of training elements) and the majority class sit beside it.
+
+# %%
+result.selected().round(3)
 
 # %%
 probe_accuracy_by_layer(frame, title=f"True/false probes on {sum(test)} statements about refused elements")

@@ -15,14 +15,14 @@ import interp
 from interp.behavior import answer_logprobs
 from interp.cache import cache_activations
 from interp.data import arithmetic_statements
-from interp.probes import auroc, probe_store
+from interp.probes import auroc, probe_store, selected_layers
 
 pair = interp.load_pair("default")
 statements = arithmetic_statements(240, digits=(1, 2))
 store = cache_activations(pair.base, statements, layers=range(2, pair.n_layers, 3), positions=["last"], batch_size=16,
                           out_dir=tempfile.mkdtemp(prefix="interp-nb03-"))
 frame, _ = probe_store(store, n_boot=50, kinds=("logistic",))
-probe_auroc = frame[(frame.metric == "auroc") & (frame.probe == "logistic")][["layer", "value", "ci_low", "ci_high"]]
+probe_auroc = frame[(frame.metric == "auroc") & (frame.probe == "logistic") & (frame.split == "test")][["layer", "value", "ci_low", "ci_high"]]
 probe_auroc.round(3)
 
 # %% [markdown]
@@ -37,8 +37,10 @@ batch = interp.encode(pair.base.tokenizer, lhs, answers=shown)
 mean_lp, min_lp = answer_logprobs(pair.base, batch)
 y = torch.tensor(test["label"])
 baseline = float(auroc(mean_lp[None], y)[0])
-best = probe_auroc.sort_values("value").iloc[-1]
-print(f"output confidence AUROC {baseline:.3f}; best probe AUROC {best.value:.3f} at layer {int(best.layer)}")
+# The probe's layer is chosen on validation problems carved from the training split, never on these test rows.
+chosen = selected_layers(frame, metric="auroc").iloc[0]
+print(f"output confidence AUROC {baseline:.3f}; probe AUROC {chosen.auroc:.3f} (95% CI {chosen.ci_low:.3f}-{chosen.ci_high:.3f}) "
+      f"at layer {int(chosen.layer)}, chosen on validation problems")
 
 # %% [markdown]
 # Read the two numbers above side by side. On the 270M default base, single-step arithmetic

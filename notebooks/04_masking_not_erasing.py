@@ -80,7 +80,7 @@ steer.figure(f"Adding the refusal direction at layer {layer}")
 # %%
 from interp.unmask import default_fit_dir, facts_for, run_unmask
 
-unmasked = run_unmask(pair, facts_for("default"), n=6, fit=default_fit_dir("default"), n_boot=200, progress=False)
+unmasked = run_unmask(pair, facts_for("default"), n=4, fit=default_fit_dir("default"), n_boot=200, progress=False)
 unmasked.summary()
 
 # %%

@@ -22,13 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from _common import aligned_facts, layers_arg, out_dir, parser, write
+from _common import aligned_facts, layers_arg, out_dir, parser, selected, write
 
 from interp import load_pair
 from interp.cache import cache_activations
 from interp.data import facts, fact_statements
 from interp.data.facts import CHEMISTRY_RELATIONS
 from interp.probes import probe_store, save_probes, stack_layers
+from interp.stats import rate_ci
 
 
 def main() -> None:
@@ -85,7 +86,14 @@ def main() -> None:
                             "value": float(acc[i]), "ci_low": float("nan"), "ci_high": float("nan")})
     mc_frame = pd.DataFrame(mc_rows)
     mc_frame["task"] = "chemistry 4-way multiple choice (chance 0.25)"
-    write(out, "chemistry_multiple_choice", mc_frame, started, {"questions": int(len(set(q)))})
+    # Reported: the layer the true/false probe chose on validation elements (never the best test layer).
+    n_q = len(set(q))
+    at_chosen = {}
+    for _, r in selected(frame).iterrows():
+        acc = float(mc_frame[(mc_frame.model == r.model) & (mc_frame.layer == r.layer)].value.iloc[0])
+        at_chosen[r.model] = {"layer": int(r.layer), "accuracy": acc, "ci": list(rate_ci(round(acc * n_q), n_q))}
+    print("multiple choice at the layer chosen on validation (95% Wilson CI):", at_chosen)
+    write(out, "chemistry_multiple_choice", mc_frame, started, {"questions": n_q, "at_selected_layer": at_chosen})
 
     # 3. known vs unknown (geography, base's knowledge category)
     geo = facts(n_cities=600).filter(lambda d: d == "geography", input_columns="domain")

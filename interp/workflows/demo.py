@@ -192,12 +192,15 @@ def run_demo(cfg: DemoConfig) -> dict:
     pop = knowledge_by_popularity(known, n_bins=10)
     pop.bins.to_csv(out / "knowledge_by_popularity.csv", index=False)
     fit = pop.fits.iloc[0]
-    summary["knowledge_popularity"] = {"facts": int(fit.n), "known": round(float(fit.known), 3), "slope_per_decade": round(float(fit.slope), 3),
+    summary["knowledge_popularity"] = {"facts": int(fit.n), "entities": int(fit.clusters), "known": round(float(fit.known), 3),
+                                       "slope_per_decade": round(float(fit.slope), 3),
                                        "slope_ci": [round(float(fit.slope_low), 3), round(float(fit.slope_high), 3)]}
     report.heading("Rare facts are not known")
     report.figure(pop.figure(), f"SliCK categories of {int(fit.n)} geography facts under the base model, by population "
                                 f"decile of the country or city; logistic fit of P(known) on log10 population: slope "
-                                f"{fit.slope:.2f} per decade (95% CI {fit.slope_low:.2f} to {fit.slope_high:.2f}).")
+                                f"{fit.slope:.2f} per decade (95% CI {fit.slope_low:.2f} to {fit.slope_high:.2f}, "
+                                f"cluster-robust over {int(fit.clusters)} entities: a country's three facts are not "
+                                "independent).")
     report.figure(popularity_curves(pop), "Fitted P(known) with its 95% band, and the known share per decile.")
     diff = run_diffing(pair, out / "diffing", n=cfg.diff_prompts, max_new_tokens=16 if cfg.quick else 32)
     summary["diffing"] = diff

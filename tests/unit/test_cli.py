@@ -63,7 +63,7 @@ def test_analysis_commands_name_bad_arguments(tmp_path):
         (["report", str(tmp_path)], "holds no *.fig.json or *.csv"),
         (["report", str(tmp_path / "missing")], "does not exist"),
         (["probe", "--store", str(tmp_path)], "not a finished store"),
-        (["probe", "--kinds", "svm"], "--kinds accepts logistic and mass_mean"),
+        (["probe", "--kinds", "svm"], "--kinds accepts logistic, mass_mean and mass_mean_cov"),
         (["cache", "--dataset", "poems"], "'poems' is not one of"),
         (["patch", "--kind", "embed"], "'embed' is not one of"),
         (["patch", "--direction", "up->down"], "is not one of"),

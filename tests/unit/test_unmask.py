@@ -209,3 +209,35 @@ def test_unmask_figures_draw_each_masks_own_families():
     gap = unmask_gap_vs_kl(frame, mask="refused")
     assert gap.layout.xaxis.type == "log" and min(min(t.x) for t in gap.data) >= 1e-3  # zero KL drawn at the floor
     assert {t.name for t in gap.data} == {"subspace", "weights", "prefill"}
+
+
+def test_refusal_direction_is_selected_on_prompts_held_out_of_its_estimate(tiny_gemma_dir, monkeypatch):
+    """The candidate directions come from the training prompts after the first ``n_val``; the
+    validation prompts that select the layer are those first ``n_val``, never part of the estimate."""
+    import interp.workflows.refusal as refusal
+    from interp.prompts import format_prompt
+
+    pair = _pair(tiny_gemma_dir, aligned_style="chat")
+    tok = pair.aligned.tokenizer
+    seen = []
+    original = refusal.mean_diff_directions
+
+    def spy(model, with_behaviour, without, *args, **kwargs):
+        seen.append((with_behaviour.input_ids.clone(), without.input_ids.clone()))
+        return original(model, with_behaviour, without, *args, **kwargs)
+
+    monkeypatch.setattr(refusal, "mean_diff_directions", spy)
+    refused = ["the fox sat", "a red fox ran far", "we go home", "big dogs bark", "a cat ran", "the mat is red"]
+    answered = ["one two three", "blue sky", "go now", "the sun is hot", "rain falls", "birds sing"]
+    result = refusal.refusal_direction(pair, refused, answered, refused[:2], [["x"]] * 2, answered[:2], [["y"]] * 2,
+                                       layers=[1], n_val=2, max_new_tokens=2, batch_size=4)
+
+    def chat(texts):
+        return encode(tok, [format_prompt(t, style="chat", tokenizer=tok) for t in texts]).input_ids
+
+    assert len(seen) == 1
+    assert torch.equal(seen[0][0], chat(refused[2:])) and torch.equal(seen[0][1], chat(answered[2:]))
+    sel = result.selection
+    assert list(sel.layer) == [1] and (sel.n == 2).all() and {"ci_low", "ci_high"} <= set(sel.columns)
+    with pytest.raises(ValueError, match="need n_val >= 1 validation prompts plus >= 2"):
+        refusal.refusal_direction(pair, refused[:3], answered, refused[:1], [["x"]], answered[:1], [["y"]], n_val=2)
