@@ -29,19 +29,47 @@ class PatchResult(Result):
     direction: str
     kind: str = "resid_pre"
     estimate: bool = False  # True: attribution patching (first-order estimate), not an exact sweep
+    per_prompt: Tensor | None = None  # [prompts, layers, positions] when swept prompt by prompt
+
+    def bands(self, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """``(low, high)`` ``[layers, positions]``: percentile intervals of each cell's mean over
+        prompts, resampling prompts (needs ``per_prompt``: sweep with ``per_prompt=True``)."""
+        if self.per_prompt is None:
+            raise ValueError("no per-prompt values: run the sweep with per_prompt=True to get bands")
+        gen = torch.Generator().manual_seed(seed)
+        n = self.per_prompt.shape[0]
+        idx = torch.randint(0, n, (n_boot, n), generator=gen)
+        means = self.per_prompt.double()[idx].mean(1)  # [boot, layers, positions]
+        q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+        low, high = torch.quantile(means, q, dim=0)
+        return low.float(), high.float()
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"direction": self.direction, "kind": self.kind, "layer": layer, "position": p,
-                              "value": float(self.values[i, j]), "clean": self.clean, "estimate": self.estimate}
-                             for i, layer in enumerate(self.layers) for j, p in enumerate(self.positions)])
+        """One row per cell; with per-prompt values, ``ci_low`` / ``ci_high`` (95%, prompt bootstrap)
+        and ``sd`` (spread over prompts) as well."""
+        lo, hi = self.bands() if self.per_prompt is not None else (None, None)
+        sd = self.per_prompt.float().std(0) if self.per_prompt is not None and self.per_prompt.shape[0] > 1 else None
+        rows = []
+        for i, layer in enumerate(self.layers):
+            for j, p in enumerate(self.positions):
+                row = {"direction": self.direction, "kind": self.kind, "layer": layer, "position": p,
+                       "value": float(self.values[i, j]), "clean": self.clean, "estimate": self.estimate}
+                if lo is not None:
+                    row.update(ci_low=float(lo[i, j]), ci_high=float(hi[i, j]), sd=float(sd[i, j]) if sd is not None else float("nan"))
+                rows.append(row)
+        return pd.DataFrame(rows)
 
     def summary(self) -> dict:
         """The clean metric and the cell with the largest value."""
         f = self.to_frame()
         best = f.sort_values("value").iloc[-1]
-        return {"direction": self.direction, "kind": self.kind, "clean": self.clean, "best_layer": int(best.layer),
-                "best_position": str(best.position), "best_value": float(best.value), "cells": len(f),
-                "estimate": self.estimate}
+        out = {"direction": self.direction, "kind": self.kind, "clean": self.clean, "best_layer": int(best.layer),
+               "best_position": str(best.position), "best_value": float(best.value), "cells": len(f),
+               "estimate": self.estimate}
+        if "ci_low" in f:
+            out["best_value_ci"] = [float(best.ci_low), float(best.ci_high)]
+            out["prompts"] = int(self.per_prompt.shape[0])
+        return out
 
     def figure(self, title: str = "", labels: dict | None = None):
         """A layer x position (or layer x head) heatmap (plotly); ``labels`` maps a position name to
@@ -100,6 +128,7 @@ def cross_model_sweep(
     metric_position: str = "last",
     kind: str = "resid_pre",
     max_batch: int = 256,
+    per_prompt: bool = False,
 ) -> PatchResult:
     """Patch one model's activations into the other's, cell by cell (layer x marked position).
 
@@ -111,7 +140,15 @@ def cross_model_sweep(
     ``kind``: the hook patched — ``resid_pre`` (fast path), ``resid_mid``, ``resid_post``,
     ``attn_out``, ``mlp_out``, or ``"head"``: each attention head's output (``hook_z``) at all the
     marked positions at once; the result's positions are then ``head 0 .. head n-1``.
+
+    ``per_prompt=True`` sweeps prompt by prompt (``metric`` must be a :class:`TokenMetric` that
+    averages over prompts, as :func:`answer_vs_token` and :func:`logit_diff` do) and keeps every
+    prompt's grid, so the result has 95% prompt-bootstrap bands (:meth:`PatchResult.bands`, and
+    ``ci_low`` / ``ci_high`` in its frame); the values are the mean of the prompts' grids.
     """
+    if per_prompt:
+        return _per_prompt_sweep(pair, texts, metric, direction=direction, spans=spans, positions=positions, layers=layers,
+                                 metric_position=metric_position, kind=kind, max_batch=max_batch)
     model, dst, values, dst_pos = _cross_inputs(pair, texts, direction, spans, positions, kind)
     layer_list = check_layers(layers, pair.n_layers)
     if kind == "resid_pre":
@@ -127,6 +164,22 @@ def cross_model_sweep(
                           metric_position=metric_position, max_batch=max_batch)
         labels = list(positions)
     return PatchResult(grid.cpu(), layer_list, labels, _clean_metric(model, dst, metric, metric_position), direction, kind)
+
+
+def _per_prompt_sweep(pair: ModelPair, texts: Sequence[str], metric: Metric, *, spans, **kwargs) -> PatchResult:
+    from interp.patching.metrics import TokenMetric
+
+    if not isinstance(metric, TokenMetric):
+        raise ValueError("per_prompt=True needs a TokenMetric (answer_vs_token, logit_diff) whose token ids it can split by "
+                         "prompt; for another metric, call cross_model_sweep once per prompt")
+    if metric.tokens.shape[0] != len(texts):
+        raise ValueError(f"the metric has token ids for {metric.tokens.shape[0]} prompts, got {len(texts)} texts")
+    parts = [cross_model_sweep(pair, [t], TokenMetric(metric.tokens[i:i + 1], metric.reduce),
+                               spans=None if spans is None else [spans[i]], **kwargs) for i, t in enumerate(texts)]
+    grids = torch.stack([r.values for r in parts])
+    first = parts[0]
+    return PatchResult(grids.mean(0), first.layers, first.positions, float(sum(r.clean for r in parts) / len(parts)),
+                       first.direction, first.kind, per_prompt=grids)
 
 
 def cross_model_attribution(

@@ -1,5 +1,6 @@
 """Figure functions. Each takes a result frame and returns a ``plotly.graph_objects.Figure``."""
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -52,9 +53,17 @@ def probe_accuracy_by_layer(frame: pd.DataFrame, *, metric: str = "accuracy", pr
 
 def patching_heatmap(frame: pd.DataFrame, *, value: str = "value", title: str = "", labels: dict | None = None) -> go.Figure:
     """Layer x position heatmap of a patching sweep (:meth:`interp.patching.PatchResult.to_frame`);
-    ``labels`` maps a position name to the token text shown on the axis."""
+    ``labels`` maps a position name to the token text shown on the axis. Where the frame has
+    ``ci_low`` / ``ci_high`` (a per-prompt sweep), each cell's hover shows its 95% interval."""
     grid = frame.pivot_table(index="position", columns="layer", values=value, sort=False)
     y = [f"{p} ({labels[p]})" if labels and p in labels else str(p) for p in grid.index]
-    fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=y, colorscale="Cividis", colorbar=dict(title=value)))
+    extra = {}
+    if "ci_low" in frame and frame["ci_low"].notna().any():
+        lo = frame.pivot_table(index="position", columns="layer", values="ci_low", sort=False).reindex_like(grid)
+        hi = frame.pivot_table(index="position", columns="layer", values="ci_high", sort=False).reindex_like(grid)
+        extra = dict(customdata=np.stack([lo.values, hi.values], -1),
+                     hovertemplate="layer %{x}<br>%{y}<br>%{z:.3f} (95% CI %{customdata[0]:.3f} to %{customdata[1]:.3f})"
+                                   "<extra></extra>")
+    fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=y, colorscale="Cividis", colorbar=dict(title=value), **extra))
     fig.update_layout(**LAYOUT, title=title, xaxis_title="layer", yaxis_title="position")
     return fig

@@ -142,16 +142,17 @@ def run_demo(cfg: DemoConfig) -> dict:
     questions = [table.loc[s, "text"] for s, _ in held]
     tok = pair.aligned.tokenizer
     patch = cross_model_sweep(pair, questions, answer_vs_token(tok, [a for _, a in held]), spans=[s for s, _ in held],
-                              positions=("span_last", "last"), max_batch=128)
+                              positions=("span_last", "last"), max_batch=128, per_prompt=True)
     patch.to_frame().to_csv(out / "patching.csv", index=False)
     pfig = patch.figure("base -> aligned patching: logit(answer) - logit('I') at the last prompt token")
     export(pfig, out / "patching.html", size="double")
     peak = patch.to_frame().sort_values("value").iloc[-1]
-    summary["patching"] = {"clean_logit_diff": round(patch.clean, 3), "best_cell": {"layer": int(peak.layer),
-                           "position": peak.position, "logit_diff": round(float(peak.value), 3)}}
+    summary["patching"] = {"clean_logit_diff": round(patch.clean, 3), "prompts": len(held),
+                           "best_cell": {"layer": int(peak.layer), "position": peak.position, "logit_diff": round(float(peak.value), 3),
+                                         "ci": [round(float(peak.ci_low), 3), round(float(peak.ci_high), 3)]}}
     report.heading("Masking, not erasing: patching base activations into the aligned model")
-    report.figure(pfig, f"Mean over {len(held)} held-out chemistry questions; the unpatched aligned run gives "
-                        f"{patch.clean:.2f}. Positions are matched by marked position (the element's last token, the last "
+    report.figure(pfig, f"Mean over {len(held)} held-out chemistry questions (each cell's 95% prompt-bootstrap interval in "
+                        f"its hover text and in patching.csv); the unpatched aligned run gives {patch.clean:.2f}. Positions are matched by marked position (the element's last token, the last "
                         "prompt token), since the two sides see different prompt formats.")
 
     _step("4/7 the refusal direction: select by ablation, then ablate and add")

@@ -189,6 +189,18 @@ def test_cross_model_sweep_runs_and_padding_is_honoured(tiny_gemma_dir):
         cross_model_sweep(pair, texts, logit_diff([5, 5], [6, 6]), spans=["fox", "red"], direction="up->down")
     with pytest.raises(ValueError, match="needs spans="):
         cross_model_sweep(pair, texts, logit_diff([5, 5], [6, 6]))
+    # Prompt by prompt: the same mean grid, each prompt's grid kept, and prompt-bootstrap bands.
+    each = cross_model_sweep(pair, texts, logit_diff([5, 5], [6, 6]), spans=["fox", "red"], max_batch=4, per_prompt=True)
+    assert torch.allclose(each.per_prompt[0], alone[0].values) and torch.allclose(each.per_prompt[1], alone[1].values)
+    assert (each.values - result.values).abs().max() <= 1e-4
+    lo, hi = each.bands(n_boot=200)
+    low_p, high_p = each.per_prompt.min(0).values, each.per_prompt.max(0).values
+    assert (lo >= low_p - 1e-5).all() and (hi <= high_p + 1e-5).all() and (lo <= each.values + 1e-5).all()
+    f = each.to_frame()
+    assert {"ci_low", "ci_high", "sd"} <= set(f.columns) and "best_value_ci" in each.summary()
+    assert "95% CI" in each.figure().data[0].hovertemplate
+    with pytest.raises(ValueError, match="per-prompt values"):
+        result.bands()
 
 
 @pytest.mark.parametrize("kind,reference", [("resid_mid", "get_act_patch_resid_mid"), ("attn_out", "get_act_patch_attn_out"),
