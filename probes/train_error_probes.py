@@ -28,7 +28,8 @@ from interp import encode, load_pair
 from interp.behavior import answer_logprobs, generate
 from interp.cache import cache_activations
 from interp.data import arithmetic_statements, load_big_bench_mistake, multistep_solutions
-from interp.probes import auroc, probe_store
+from interp.probes import auroc, probe_store, selected_layers
+from interp.stats import cluster_bootstrap_ci
 
 BBM = ROOT.parent / "shared" / "datasets" / "big_bench_mistake" / "multistep_arithmetic.jsonl"
 PARTS = ("statements", "own", "multistep", "bbm")
@@ -126,18 +127,22 @@ def own_vs_confidence(pair, args, out, kw) -> None:
             mean, low = answer_logprobs(pair.side(side), batch)
             means.append(mean)
             mins.append(low)
+        ents = [e for e, t in zip(own["entity"], test) if t]
         for name, sc in (("mean_logprob", torch.cat(means)), ("min_logprob", torch.cat(mins))):
-            rows.append({"model": side, "baseline": name, "auroc": float(auroc(sc[None], y)[0]), "n_test": int(len(y)),
-                         "accuracy_of_model": float(np.mean(own["label"]))})
+            lo, hi = cluster_bootstrap_ci(auroc, sc[None], y, ents, n_boot=args.n_boot)
+            rows.append({"model": side, "baseline": name, "auroc": float(auroc(sc[None], y)[0]), "ci_low": float(lo[0]),
+                         "ci_high": float(hi[0]), "n_test": int(len(y)), "accuracy_of_model": float(np.mean(own["label"]))})
         frame.to_csv(out / f"own_answers_{side}.csv", index=False)
-        probe = frame[(frame.metric == "auroc") & (frame.probe == "logistic")]
-        best = probe.sort_values("value").iloc[-1]  # picked on the test split: optimistic
+        probe = frame[(frame.metric == "auroc") & (frame.probe == "logistic") & (frame.split == "test")]
+        chosen = selected_layers(frame, metric="auroc").iloc[0]  # chosen on validation problems, never the test rows
         first = int(probe.layer.min())  # layer 0 by default: the answer token's embedding alone
-        for name, value in ((f"probe (best layer on test: {int(best.layer)}, optimistic)", float(best.value)),
-                            ("probe (median over layers)", float(probe["value"].median())),
-                            (f"probe (layer {first})", float(probe[probe.layer == first]["value"].iloc[0]))):
-            rows.append({"model": side, "baseline": name, "auroc": value, "n_test": int(len(y)),
-                         "accuracy_of_model": float(np.mean(own["label"]))})
+        at_first = probe[probe.layer == first].iloc[0]
+        for name, value, lo, hi in ((f"probe (layer {int(chosen.layer)}, chosen on validation)", chosen.auroc, chosen.ci_low,
+                                     chosen.ci_high),
+                                    ("probe (median over layers)", float(probe["value"].median()), float("nan"), float("nan")),
+                                    (f"probe (layer {first})", at_first.value, at_first.ci_low, at_first.ci_high)):
+            rows.append({"model": side, "baseline": name, "auroc": float(value), "ci_low": float(lo), "ci_high": float(hi),
+                         "n_test": int(len(y)), "accuracy_of_model": float(np.mean(own["label"]))})
     own_table = pd.DataFrame(rows)
     own_table.to_csv(out / "own_answers_vs_confidence.csv", index=False)
     print("\n== own answers: probe AUROC vs output-confidence baselines (test split) ==")

@@ -13,12 +13,12 @@ import time
 import pandas as pd
 import torch
 
-from _common import ROOT, layers_arg, out_dir, parser, write
+from _common import ROOT, layers_arg, out_dir, parser, selected, write
 
 from interp import load_pair
 from interp.cache import cache_activations
 from interp.data import city_statements, comparison_statements, load_geometry_of_truth
-from interp.probes import fit_probes, metric_rows, probe_store, stack_layers
+from interp.probes import metric_rows, probe_store, stack_layers
 
 SHARED = ROOT.parent / "shared" / "datasets" / "geometry_of_truth"
 
@@ -41,23 +41,28 @@ def main() -> None:
     kw = dict(layers=layers, positions=["last"], batch_size=args.batch_size)
     store = cache_activations(pair, train_set, out_dir=out / "cache_cities", **kw)
     frame, probes = probe_store(store, n_boot=args.n_boot)
-    frame["split"] = "cities (held-out)"
-    frames = [frame]
-    train = (store.frame()["split"] == "train").to_numpy()
-    y_train = torch.as_tensor(store.frame()["label"].to_numpy()[train].copy())
+    frame["dataset"] = "cities (held-out)"
+    frames = [frame[frame.split == "test"]]
     for name, ds in tests.items():
         test_store = cache_activations(pair, ds, out_dir=out / f"cache_{name}", **kw)
-        y = torch.as_tensor(test_store.frame()["label"].to_numpy().copy())
+        meta = test_store.frame()
+        y = torch.as_tensor(meta["label"].to_numpy().copy())
         rows = []
-        for side in ("base", "aligned"):
-            probe = fit_probes(stack_layers(store, side, "resid_post", "last")[:, train], y_train, "logistic", layers)
-            rows += metric_rows(side, layers, "logistic", name, probe.scores(stack_layers(test_store, side, "resid_post", "last")),
-                                y, args.n_boot)
-        frames.append(pd.DataFrame(rows))
+        for side in ("base", "aligned"):  # the probes fitted on the cities' train split, C chosen on its validation split
+            probe = probes[side]["logistic"]
+            rows += metric_rows(side, layers, "logistic", "test", probe.scores(stack_layers(test_store, side, "resid_post", "last")),
+                                y, args.n_boot, meta["entity"].astype(str).tolist())
+        frames.append(pd.DataFrame(rows).assign(dataset=name))
     result = pd.concat(frames, ignore_index=True)
     write(out, "truth_cities_heldout", frame, started)
     gen = result[(result.metric == "accuracy") & (result.probe == "logistic") & result.model.isin(["base", "aligned"])]
-    table = gen.pivot_table(index="layer", columns=["split", "model"], values="value").round(3)
+    table = gen.pivot_table(index="layer", columns=["dataset", "model"], values="value").round(3)
+    # Reported per dataset: the layer chosen on the cities' validation split (one layer per model).
+    chosen = {r.model: int(r.layer) for _, r in selected(frame).iterrows()}
+    at = gen[gen.apply(lambda r: chosen.get(r.model) == r.layer, axis=1)][["dataset", "model", "layer", "value", "ci_low", "ci_high"]]
+    at.to_csv(out / "truth_at_selected_layer.csv", index=False)
+    print("\n== at the layer chosen on the cities' validation split (95% entity-bootstrap CI) ==")
+    print(at.round(3).to_string(index=False))
     result.to_csv(out / "truth_generalisation.csv", index=False)
     (out / "truth_generalisation.txt").write_text(table.to_string())
     print("\n== truth probe (fitted on cities) accuracy on other datasets ==")
