@@ -75,7 +75,7 @@ def cluster_bootstrap_ci(metric: Callable, scores: torch.Tensor, y: torch.Tensor
         idx = torch.as_tensor(pick)
         stats.append(torch.as_tensor(metric(scores[..., idx], y[idx]), dtype=torch.float64))
     s = torch.stack(stats).numpy()
-    lo, hi = np.nanquantile(s, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    lo, hi = _nanquantile(s, [(1 - level) / 2, (1 + level) / 2])
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
@@ -93,7 +93,20 @@ def frame_bootstrap_ci(stat: Callable[[pd.DataFrame], dict], frame: pd.DataFrame
         for k, v in stat(frame.iloc[pick]).items():
             draws.setdefault(k, []).append(float(v))
     q = [(1 - level) / 2, (1 + level) / 2]
-    return {k: tuple(float(x) for x in np.nanquantile(v, q)) for k, v in draws.items()}
+    return {k: tuple(float(x) for x in _nanquantile(np.asarray(v), q)) for k, v in draws.items()}
+
+
+def _nanquantile(draws: np.ndarray, q: list[float]) -> np.ndarray:
+    """Quantiles over axis 0 ignoring ``nan`` draws (a resample with one class has no AUROC);
+    ``nan`` where every draw is ``nan``, without numpy's all-NaN warning."""
+    draws = np.asarray(draws, dtype=float)
+    out = np.full((len(q),) + draws.shape[1:], np.nan)
+    ok = ~np.isnan(draws).all(axis=0)
+    if np.ndim(ok) == 0:
+        return np.nanquantile(draws, q, axis=0) if ok else out
+    if ok.any():
+        out[:, ok] = np.nanquantile(draws[:, ok], q, axis=0)
+    return out
 
 
 def correlation_ci(r: float, n: int, *, level: float = 0.95, spearman: bool = False) -> tuple[float, float]:

@@ -1,6 +1,5 @@
 """Shared fixtures: tiny models for the unit tier, the real default base for integration."""
 
-import os
 import random
 from pathlib import Path
 
@@ -9,13 +8,6 @@ import pytest
 import torch
 
 from tests import tiny
-
-# Under pytest-xdist (`make test` runs two workers) the workers share the machine's cores: each gets
-# its share of threads, and so do the processes it starts (notebook kernels, CLI runs, torchrun).
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = _threads
-    torch.set_num_threads(int(_threads))
 
 
 @pytest.fixture(autouse=True)
