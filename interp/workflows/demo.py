@@ -174,7 +174,9 @@ def run_demo(cfg: DemoConfig) -> dict:
                             layers=cfg.direction_layers, n_val=8 if cfg.quick else 16, batch_size=cfg.batch_size)
     ref.measures.to_csv(out / "refusal_direction.csv", index=False)
     ref.selection.to_csv(out / "refusal_direction_selection.csv", index=False)
-    summary["refusal_direction"] = {"layer": ref.layer, **{m: v for m, v in zip(ref.measures.measure, ref.measures.value)}}
+    summary["refusal_direction"] = {"layer": ref.layer, **{m: v for m, v in zip(ref.measures.measure, ref.measures.value)},
+                                    "ci": {m: [round(float(lo), 3), round(float(hi), 3)] for m, lo, hi
+                                           in zip(ref.measures.measure, ref.measures.ci_low, ref.measures.ci_high) if lo == lo}}
     report.heading("One direction mediates the refusal")
     report.text(f"Difference-of-means direction (massive dimensions excluded), selected at layer {ref.layer} by ablation "
                 "with a next-token KL guard on answered questions.")
@@ -193,7 +195,12 @@ def run_demo(cfg: DemoConfig) -> dict:
     pop = knowledge_by_popularity(known, n_bins=10)
     pop.bins.to_csv(out / "knowledge_by_popularity.csv", index=False)
     fit = pop.fits.iloc[0]
+    from interp.stats import frame_bootstrap_ci
+
+    known_ci = frame_bootstrap_ci(lambda t: {"known": (t.category != "Unknown").mean()}, known.reset_index(drop=True),
+                                  "entity")["known"]  # whole entities resampled
     summary["knowledge_popularity"] = {"facts": int(fit.n), "entities": int(fit.clusters), "known": round(float(fit.known), 3),
+                                       "known_ci": [round(known_ci[0], 3), round(known_ci[1], 3)],
                                        "slope_per_decade": round(float(fit.slope), 3),
                                        "slope_ci": [round(float(fit.slope_low), 3), round(float(fit.slope_high), 3)]}
     report.heading("Rare facts are not known")
