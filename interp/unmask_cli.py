@@ -65,13 +65,15 @@ def unmask_command(
             for mask, rows in part.groupby("mask", sort=False):
                 top = rows.sort_values("gap_recovered", ascending=False).iloc[0]
                 line[mask] = {k: as_plain(top[k]) for k in ("setting", "rank", "gap_recovered", "ci_low", "ci_high", "kl",
-                                                       "guard_accuracy_drop", "abstention_kept", "n")}
+                                                       "guard_accuracy_drop", "guard_drop_low", "guard_drop_high",
+                                                       "abstention_kept", "abstention_kept_low", "abstention_kept_high", "n")}
             typer.echo(json.dumps(line))
         first = next(iter(summary))
         pick = summary[first]["best"] or summary[first]["best_ignoring_guards"] or {}
         best = {"method": pick.get("method"), "setting": pick.get("setting"), "mask": first,
                 "gap_recovered": pick.get("gap_recovered"), "ci": [pick.get("ci_low"), pick.get("ci_high")],
-                "kl": pick.get("kl"), "guard_accuracy_drop": pick.get("guard_accuracy_drop"), "n": pick.get("n"),
+                "kl": pick.get("kl"), "guard_accuracy_drop": pick.get("guard_accuracy_drop"),
+                "guard_drop_ci": [pick.get("guard_drop_low"), pick.get("guard_drop_high")], "n": pick.get("n"),
                 "meets_targets": summary[first]["meets_targets"], "by_mask": summary,
                 "seconds": result.info["seconds"]}
         typer.echo(json.dumps({"best": best}))

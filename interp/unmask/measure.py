@@ -33,6 +33,7 @@ from interp.models import ModelPair
 from interp.patching.directions import kl_last_token, last_logits
 from interp.prompts import encode
 from interp.unmask.interventions import Intervention, describe, side_prompts
+from interp.stats import rate_ci
 
 __all__ = ["UnmaskSets", "unmask_sets", "evaluate", "gap_ci", "MASKS"]
 
@@ -165,15 +166,18 @@ def evaluate(
 
     Returns ``(results, per_fact)``: one row per (intervention, mask) with ``method, setting,
     rank, mask, gap_recovered, ci_low, ci_high, acc_intervened, acc_aligned, acc_base, kl,
-    guard_accuracy, guard_accuracy_drop, guard_refusal, guard_idk, abstention_kept, n, n_guard``;
+    guard_accuracy, guard_accuracy_drop, guard_drop_low, guard_drop_high (95% bootstrap over guard
+    facts, paired), guard_refusal, guard_idk, abstention_kept, abstention_kept_low,
+    abstention_kept_high (Wilson 95%), n, n_guard, n_unknown``;
     and one row per (intervention, fact) with the base's, the aligned model's and the intervened
     answers.
     """
     model, tok = pair.aligned, pair.aligned.tokenizer
     guard_batch = encode(tok, side_prompts(pair, "aligned", list(sets.guard.text))) if len(sets.guard) else None
     clean_logits = last_logits(model, guard_batch) if guard_batch is not None else None
-    aligned_guard = np.mean([sets.aligned_responses.get(i) is not None and classify(sets.aligned_responses[i], a) == "correct"
-                             for i, a in zip(sets.guard.id, sets.guard.aliases)]) if len(sets.guard) else float("nan")
+    aligned_guard_each = np.array([sets.aligned_responses.get(i) is not None and classify(sets.aligned_responses[i], a) == "correct"
+                                   for i, a in zip(sets.guard.id, sets.guard.aliases)], dtype=float)
+    aligned_guard = float(aligned_guard_each.mean()) if len(sets.guard) else float("nan")
     groups = {**{f"mask:{k}": v for k, v in sets.masks.items()}, "guard": sets.guard, "unknown": sets.unknown}
     rows, facts = [], []
     bar = tqdm(interventions, desc="unmask: evaluate", disable=not progress)
@@ -201,6 +205,10 @@ def evaluate(
                 kl = float(kl_last_token(clean_logits, last_logits(model, guard_batch)).mean())
         g = classes.get("guard", [])
         guard_acc = float(np.mean([c == "correct" for c in g])) if g else float("nan")
+        drop_lo, drop_hi = _drop_ci(aligned_guard_each, np.array([c == "correct" for c in g], dtype=float), n_boot) if g \
+            else (float("nan"), float("nan"))
+        unknown = classes.get("unknown", [])
+        kept_lo, kept_hi = rate_ci(sum(c == "idk" for c in unknown), len(unknown))
         for name, frame in sets.masks.items():
             got = np.array([c == "correct" for c in classes[f"mask:{name}"]], dtype=float)
             al = np.array([classify(sets.aligned_responses.get(i, ""), a) == "correct" for i, a in zip(frame.id, frame.aliases)],
@@ -211,12 +219,22 @@ def evaluate(
                          "gap_recovered": gap, "ci_low": lo, "ci_high": hi, "acc_intervened": got.mean(),
                          "acc_aligned": al.mean(), "acc_base": base.mean(), "kl": kl,
                          "guard_accuracy": guard_acc, "guard_accuracy_drop": aligned_guard - guard_acc,
+                         "guard_drop_low": drop_lo, "guard_drop_high": drop_hi,
                          "guard_refusal": float(np.mean([c == "refusal" for c in g])) if g else float("nan"),
                          "guard_idk": float(np.mean([c == "idk" for c in g])) if g else float("nan"),
                          "abstention_kept": float(np.mean([c == "idk" for c in classes.get("unknown", [])]))
                          if classes.get("unknown") else float("nan"),
-                         "n": len(frame), "n_guard": len(g)})
+                         "abstention_kept_low": kept_lo, "abstention_kept_high": kept_hi,
+                         "n": len(frame), "n_guard": len(g), "n_unknown": len(unknown)})
     return pd.DataFrame(rows), pd.DataFrame(facts)
 
 
-
+def _drop_ci(before: np.ndarray, after: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, float]:
+    """95% interval of ``mean(before - after)`` resampling the guard facts (paired)."""
+    if len(before) != len(after) or not len(before):
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(before), (max(n_boot, 1), len(before)))
+    diffs = (before[idx] - after[idx]).mean(1)
+    lo, hi = np.quantile(diffs, [0.025, 0.975])
+    return float(lo), float(hi)

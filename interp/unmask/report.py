@@ -10,12 +10,12 @@ from interp.unmask.run import TARGETS, UnmaskResult
 __all__ = ["add_unmask_section", "results_table"]
 
 _COLS = ["method", "setting", "rank", "gap_recovered", "ci_low", "ci_high", "kl", "guard_accuracy", "guard_accuracy_drop",
-         "abstention_kept", "n"]
+         "guard_drop_low", "guard_drop_high", "abstention_kept", "abstention_kept_low", "abstention_kept_high", "n"]
 
 
 def results_table(result: UnmaskResult, mask: str) -> pd.DataFrame:
     """One row per intervention on ``mask``, best gap first within each method."""
-    f = result.frame[result.frame["mask"] == mask][_COLS]
+    f = result.frame[result.frame["mask"] == mask][[c for c in _COLS if c in result.frame]]
     return f.sort_values(["method", "gap_recovered"], ascending=[True, False], kind="stable")
 
 

@@ -34,6 +34,9 @@ def test_unmask_json_interface(tmp_path):
         for mask in ("refused", "abstained"):
             row = line[mask]
             assert row["n"] >= 1 and (row["gap_recovered"] is None or -1.0 <= row["gap_recovered"] <= 1.0 + 1e-9)
+            # every rate carries its interval: the paired guard-drop bootstrap and Wilson on abstention kept
+            assert row["guard_drop_low"] - 1e-9 <= row["guard_accuracy_drop"] <= row["guard_drop_high"] + 1e-9
+            assert row["abstention_kept_low"] - 1e-9 <= row["abstention_kept"] <= row["abstention_kept_high"] + 1e-9
     none = next(x for x in lines if x["method"] == "none")
     assert none["refused"]["gap_recovered"] == 0.0  # the aligned model itself recovers nothing
     best = lines[-1]["best"]

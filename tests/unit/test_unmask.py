@@ -165,6 +165,22 @@ def test_gap_ci():
     assert np.isnan(gap_ci(got, base, base)[0])  # no gap to recover
 
 
+def test_guard_drop_interval_is_a_paired_bootstrap():
+    from interp.unmask.measure import _drop_ci
+
+    before = np.ones(24)
+    after = np.ones(24)
+    after[[3, 17]] = 0  # 2 of 24 guard facts lost
+    lo, hi = _drop_ci(before, after, 2000)
+    assert 0.0 <= lo < 2 / 24 < hi <= 0.25
+    assert _drop_ci(before, before, 200) == (0.0, 0.0)  # nothing changes: no spread
+    flipped = np.ones(24)
+    flipped[[0, 1]] = 0
+    before2 = flipped.copy()
+    lo2, hi2 = _drop_ci(before2, flipped, 200)  # the same two facts wrong before and after: paired, no change
+    assert (lo2, hi2) == (0.0, 0.0)
+
+
 def test_unmask_fit_saves_and_loads(tmp_path, pair):
     import pandas as pd
 
