@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from interp.behavior import classify, generate, is_correct
@@ -33,7 +34,7 @@ from interp.models import ModelPair
 from interp.patching.directions import kl_last_token, last_logits
 from interp.prompts import encode
 from interp.unmask.interventions import Intervention, describe, side_prompts
-from interp.stats import rate_ci
+from interp.stats import cluster_bootstrap_ci, rate_ci
 
 __all__ = ["UnmaskSets", "unmask_sets", "evaluate", "gap_ci", "MASKS"]
 
@@ -233,8 +234,5 @@ def _drop_ci(before: np.ndarray, after: np.ndarray, n_boot: int, seed: int = 0) 
     """95% interval of ``mean(before - after)`` resampling the guard facts (paired)."""
     if len(before) != len(after) or not len(before):
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(before), (max(n_boot, 1), len(before)))
-    diffs = (before[idx] - after[idx]).mean(1)
-    lo, hi = np.quantile(diffs, [0.025, 0.975])
-    return float(lo), float(hi)
+    diff = torch.as_tensor(before - after, dtype=torch.float64)
+    return cluster_bootstrap_ci(lambda d, _: d.mean(), diff, torch.zeros(len(diff)), n_boot=max(n_boot, 1), seed=seed)
