@@ -1,5 +1,6 @@
 """Run cache_activations on a tiny pair; used by the tests (also under torchrun)."""
 
+import os
 import sys
 
 import torch
@@ -11,6 +12,19 @@ from interp.data import arithmetic_statements
 
 def main(model_dir: str, out_dir: str, n: str, shard_size: str, hooks: str, positions: str) -> None:
     torch.manual_seed(0)
+    die = os.environ.get("INTERP_TEST_DIE_RANK")  # that rank dies after writing its first shard
+    if die is not None and os.environ.get("RANK", "0") == die:
+        from interp.cache import run
+
+        real, calls = run.save_file, []
+
+        def dying(tensors, path):
+            calls.append(path)
+            if len(calls) == 2:
+                os._exit(3)
+            real(tensors, path)
+
+        run.save_file = dying
     pair = load_pair((model_dir, ModelSpec(model_dir, chat_template="gemma", prompt_style="chat")), device="cpu")
     ds = arithmetic_statements(int(n), digits=(1, 2, 3))
     cache_activations(pair, ds, layers=[0, 1], hooks=hooks.split(","), positions=positions.split(","),

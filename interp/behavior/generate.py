@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
+from interp import distributed
 from interp.chat_formats import stop_token_ids
 from interp.prompts import encode
 from interp.runtime import input_device
@@ -90,10 +91,16 @@ def generate(
                 eos.append(ids[0])
     device = input_device(hf)
     label = progress if isinstance(progress, str) else "generate"
-    bar = tqdm(total=len(prompts), desc=label, unit="prompt", disable=not progress)
+    # Under torchrun each rank generates every world-th batch (the batches and their seeds are those
+    # of one process, so the texts are too) and the texts are gathered on every rank.
+    split = distributed.active()
+    todo = distributed.mine(len(chunks))
+    bar = tqdm(total=sum(len(chunks[c]) for c in todo), desc=label, unit="prompt",
+               disable=not progress or not distributed.is_main())
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     with torch.inference_mode():
-        for c, idx in enumerate(chunks):
+        for c in todo:
+            idx = chunks[c]
             prefix = prefixes[idx[0]] if prefixes is not None else ""
             input_ids, mask, cache = _inputs(hf, tok, prefix, [prompts[i] for i in idx], num_samples, device)
             if do_sample:
@@ -121,6 +128,8 @@ def generate(
                     out[i] = texts[j * num_samples: (j + 1) * num_samples]
             bar.update(len(idx))
     bar.close()
+    if split:
+        out = distributed.gather_indexed({i: out[i] for c in todo for i in chunks[c]}, len(prompts))
     return [o[0] for o in out] if num_samples == 1 else out
 
 

@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
+from interp import distributed
 from interp.cache.capture import POSITIONS, capture
 from interp.atomic import atomic_path, write_json_atomic
 from interp.cache.store import ActivationStore, tensor_name
@@ -74,27 +75,6 @@ class CacheConfig:
             raise ValueError(f"dtype must be one of {list(_STORE_DTYPES)}, got {self.dtype!r}")
         if self.batch_size < 1 or self.shard_size < 1:
             raise ValueError(f"batch_size and shard_size must be >= 1, got {self.batch_size}, {self.shard_size}")
-
-
-def _dist() -> tuple[int, int]:
-    """(rank, world size), initialising torch.distributed when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        if torch.cuda.is_available():  # each rank its own GPU (all ranks landed on GPU 0 before)
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), dist.get_world_size()
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
 
 
 def _as_dataset(prompts: "datasets.Dataset | Sequence[str]") -> datasets.Dataset:
@@ -171,7 +151,7 @@ def cache_activations(
     any_model = next(iter(models.values()))[0]
     if cfg.layers[-1] >= any_model.cfg.n_layers:
         raise ValueError(f"layer {cfg.layers[-1]} is out of range for a model with {any_model.cfg.n_layers} layers")
-    rank, world = _dist()
+    rank, world = distributed.rank_and_world()
     out = Path(out_dir)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     n = len(ds)
@@ -203,7 +183,7 @@ def cache_activations(
     elif rank == 0:
         _write_examples(out, ds)  # first: a store with a config always has its examples
         write_json_atomic(config_file, config)
-    _barrier(world)
+    distributed.barrier()
 
     todo = [(s, k) for s in cfg.sides for k in range(n_shards) if k % world == rank]
     store_dtype = _STORE_DTYPES[cfg.dtype]
@@ -237,10 +217,10 @@ def cache_activations(
         if world == 1:
             _write_manifest(out, cfg.sides, n_shards, n, cfg.shard_size)
     bar.close()
-    _barrier(world)
+    distributed.barrier()
     if rank == 0:
         _write_manifest(out, cfg.sides, n_shards, n, cfg.shard_size)
-    _barrier(world)
+    distributed.barrier()
     seconds = time.perf_counter() - start
     store = ActivationStore.open(out)
     if progress and rank == 0:

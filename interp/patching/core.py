@@ -28,6 +28,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
+from interp import distributed
 from interp.patching import packed as packed_mod
 from interp.patching.metrics import TokenMetric
 from interp.prompts import PromptBatch
@@ -126,6 +127,11 @@ def resid_pre_sweep(
     """
     n_layers = int(model.cfg.n_layers)
     layers = check_layers(layers, n_layers)
+    if distributed.active():  # under torchrun: this rank's cells, gathered (identical to one process)
+        _, pos, vpos, _ = cell_setup(model, batch, positions, value_positions, metric_position)
+        return distributed.split_cells(
+            lambda **part: resid_pre_sweep(model, batch, values, metric, metric_position=metric_position,
+                                           max_batch=max_batch, packed=packed, **part), pos, vpos, layers)
     if not use_fast(model, True if packed else None, "resid_pre_sweep"):
         from interp.patching.hooked import hook_sweep  # the bridge's hook points (TransformerLens semantics)
 

@@ -20,7 +20,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
-from interp import hooks
+from interp import distributed, hooks
 from interp.patching.core import Metric, PackedCells, cell_setup, clean_resid_pre, metric_of
 from interp.patching.packed import windows_for
 from interp.prompts import PromptBatch
@@ -124,6 +124,10 @@ def hook_sweep(
     _check_kind(kind, model)
     layers = check_layers(layers, int(model.cfg.n_layers))
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
+    if distributed.active():  # under torchrun: this rank's cells, gathered (identical to one process)
+        return distributed.split_cells(
+            lambda **part: hook_sweep(model, batch, values, metric, kind=kind, metric_position=metric_position,
+                                      max_batch=max_batch, packed=packed, **part), positions, value_positions, layers)
     result = _packed_hook_sweep(model, b, values, metric, kind, layers, positions, value_positions, mpos, max_batch,
                                 packed)
     if result is not None:
@@ -282,6 +286,14 @@ def head_sweep(
     n_heads = int(model.cfg.n_heads)
     layers = check_layers(layers, int(model.cfg.n_layers))
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
+    if distributed.active():  # under torchrun: this rank's layers, gathered
+        idx = distributed.mine(len(layers))
+        with distributed.local():
+            part = head_sweep(model, batch, values, metric, layers=[layers[i] for i in idx], positions=positions,
+                              value_positions=value_positions, metric_position=metric_position,
+                              max_batch=max_batch) if idx else None
+        got = distributed.gather_indexed({i: part[j] for j, i in enumerate(idx)}, len(layers))
+        return torch.stack(got).to(b.input_ids.device)
     device, B, n_pos = b.input_ids.device, len(b), positions.shape[0]
     values = values.to(device)
     rows = torch.arange(B, device=device)

@@ -23,6 +23,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
+from interp import distributed
 from interp.runtime import input_device, arch_of, check_layer, layer_input, skip_below, unwrapped, with_layer_input
 from interp.prompts import encode
 from interp.unmask.interventions import EDIT_POSITIONS, LowRankEdit, Steering, rms_normalised, scoring
@@ -58,15 +59,19 @@ def _answer_logprobs(hf, batch, n_answer: Tensor) -> Tensor:
 def answer_nll(model: TransformerBridge, prompts: Sequence[str], answers: Sequence[str], *, batch_size: int = 16) -> Tensor:
     """``[n]`` mean negative log-probability per token of each answer after its formatted prompt
     (runs through any active intervention)."""
-    out = []
+    starts = list(range(0, len(prompts), batch_size))
+    todo = distributed.mine(len(starts))  # under torchrun: every world-th batch, gathered
+    out = {}
     with torch.inference_mode(), unwrapped(model) as hf:
         device = input_device(hf)
-        for s in range(0, len(prompts), batch_size):
+        for k in todo:
+            s = starts[k]
             b = encode(model.tokenizer, prompts[s: s + batch_size], answers=answers[s: s + batch_size]).to(device)
             n = b.positions["answer_last"] - b.positions["answer_first"] + 1
             with scoring(b.positions["last"]):  # a layer edit acts where it would when generating
-                out.append(-_answer_logprobs(hf, b, n).cpu())
-    return torch.cat(out)
+                out[k] = -_answer_logprobs(hf, b, n).cpu()
+    parts = distributed.gather_indexed(out, len(starts)) if distributed.active() else [out[k] for k in todo]
+    return torch.cat(parts) if parts else torch.empty(0)
 
 
 def fit_edit(
