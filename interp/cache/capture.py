@@ -74,8 +74,9 @@ def capture(
 
     def make_hook(kind: str, layer: int):
         def fn(act: Tensor, hook) -> Tensor:
+            at = act.device  # a layer on another GPU than the embedding (device_map)
             for p in positions:
-                out[(kind, layer, p)] = act[real] if p == "all" else act[rows, index[p]]
+                out[(kind, layer, p)] = act[real.to(at)] if p == "all" else act[rows.to(at), index[p].to(at)]
             if (kind, layer) == deepest:
                 raise _Done(act)
             return act
