@@ -35,7 +35,7 @@ def main() -> int:
     from interp.cache import cache_activations
     from interp.cache.capture import capture
     from interp.lens import logit_lens
-    from interp.patching import (ablated, clean_activations, clean_resid_pre, head_sweep, hook_sweep, logit_diff,
+    from interp.patching import (ablated, attribution_sweep, clean_activations, clean_resid_pre, head_sweep, hook_sweep, logit_diff,
                                  logits_at, resid_pre_sweep)
     from interp.prompts import encode
     from interp.runtime import input_device
@@ -108,6 +108,21 @@ def main() -> int:
                 [hook_sweep(two, batch, clean_activations(one, batch, kind), metric, kind=kind, packed=packed)]))
     attempt("head_sweep", lambda: ([head_sweep(one, batch, clean_activations(one, batch, "z"), metric)],
                                    [head_sweep(two, batch, clean_activations(one, batch, "z"), metric)]))
+    for kind in ("resid_pre", "mlp_out"):
+        attempt(f"attribution_sweep {kind}", lambda kind=kind: (
+            [attribution_sweep(one, batch, clean_activations(one, batch, kind), metric, kind=kind)],
+            [attribution_sweep(two, batch, clean_activations(one, batch, kind), metric, kind=kind)]))
+
+    def _similarity():
+        from interp import ModelPair
+        from interp.diffing import representation_similarity
+
+        got = [representation_similarity(ModelPair(m, m), texts, style="plain", progress=False).to_frame()
+               for m in (one, two)]
+        cols = ["cosine", "cka", "rel_diff"]
+        return [torch.tensor(got[0][cols].to_numpy())], [torch.tensor(got[1][cols].to_numpy())]
+
+    attempt("representation_similarity", _similarity)
     attempt("logit_lens", lambda: tuple([torch.tensor(logit_lens(m, batch, [5, 6, 7])["logit"].to_numpy())]
                                         for m in (one, two)))
     d = torch.randn(2, 256, generator=g)

@@ -152,9 +152,38 @@ def sharded(args) -> None:
         "sweep_finite": bool(torch.isfinite(grid).all()), "peak_gib_per_gpu": _peaks()}), flush=True)
 
 
+def similarity(args) -> None:
+    """Representation similarity of an 8B-shape pair on one GPU: the CKA sums stay within
+    ``max_memory_gb`` on the GPU (layer groups), where they used to take 3 x d x d float64 per layer
+    on the CPU (12.9 GB at d = 4096, 32 layers)."""
+    import resource
+
+    from interp import ModelPair
+    from interp.diffing import representation_similarity
+
+    pair = ModelPair(_bridge(args.shape, "cuda:0", 0), _bridge(args.shape, "cuda:0", 1), name=args.shape)
+    texts = _texts(args.prompts, args.sweep_words, seed=3)
+    torch.cuda.synchronize()
+    before = torch.cuda.max_memory_allocated(0)
+    torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    frame = representation_similarity(pair, texts, batch_size=8, max_memory_gb=args.max_memory_gb,
+                                      progress=False).to_frame()
+    torch.cuda.synchronize()
+    d, L = int(pair.d_model), int(pair.n_layers)
+    print(json.dumps({
+        "mode": "similarity", "shape": args.shape, "d_model": d, "layers": L, "texts": len(texts),
+        "max_memory_gb": args.max_memory_gb, "seconds": round(time.perf_counter() - start, 2),
+        "old_cpu_accumulators_gib": round(3 * d * d * 8 * L / 2**30, 2),
+        "gpu_peak_gib_during": round(torch.cuda.max_memory_allocated(0) / 2**30, 2),
+        "gpu_peak_gib_models_only": round(before / 2**30, 2),
+        "process_max_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "cka_finite": bool(frame.cka.notna().all())}), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["dp", "sharded"])
+    p.add_argument("mode", choices=["dp", "sharded", "similarity"])
     p.add_argument("--shape", default="llama-3.1-8b")
     p.add_argument("--ref", default="llama-3.1-8b")
     p.add_argument("--examples", type=int, default=512, help="texts to cache")
@@ -163,9 +192,10 @@ def main() -> None:
     p.add_argument("--shard", type=int, default=32)
     p.add_argument("--prompts", type=int, default=8, help="sweep prompts")
     p.add_argument("--sweep-words", type=int, default=31, help="sweep tokens per prompt (plus BOS)")
+    p.add_argument("--max-memory-gb", type=float, default=2.0, help="similarity: bound on the CKA sums")
     args = p.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    {"dp": dp, "sharded": sharded}[args.mode](args)
+    {"dp": dp, "sharded": sharded, "similarity": similarity}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def logit_lens(
     with torch.inference_mode():
         for layer in layers:
             logits = normed_logits(arch, acts[("resid_post", layer, position)]).float()
+            ids = ids.to(logits.device)  # the unembedding's GPU under a device_map split
             target = logits.gather(-1, ids[:, None]).squeeze(-1)
             rank = (logits > target[:, None]).sum(-1) + 1
             prob = torch.softmax(logits, -1).gather(-1, ids[:, None]).squeeze(-1)

@@ -30,7 +30,7 @@ from interp.models import ModelPair
 from interp.patching.core import clean_resid_post
 from interp.prompts import encode, format_prompt
 from interp.results import Result
-from interp.runtime import input_device
+from interp.runtime import check_layers, input_device
 
 __all__ = ["SimilarityResult", "representation_similarity", "linear_cka"]
 
@@ -82,21 +82,21 @@ class _Stats:
     """Running sums for cosine, relative difference and linear CKA at one layer; the massive
     dimensions are fixed from the first batch (the cosine needs them token by token)."""
 
-    def __init__(self, d: int, ratio: float = 10.0):
+    def __init__(self, d: int, ratio: float = 10.0, device: "torch.device | str" = "cpu"):
         self.n = 0
         self.cos = 0.0
         self.cos_nm = 0.0
         self.rel = 0.0
         self.ratio = ratio
         self.keep: Tensor | None = None  # [d] bool: not massive
-        self.sx = torch.zeros(d, dtype=torch.float64)
-        self.sy = torch.zeros(d, dtype=torch.float64)
-        self.xx = torch.zeros(d, d, dtype=torch.float64)
-        self.yy = torch.zeros(d, d, dtype=torch.float64)
-        self.yx = torch.zeros(d, d, dtype=torch.float64)
+        self.sx = torch.zeros(d, dtype=torch.float64, device=device)
+        self.sy = torch.zeros(d, dtype=torch.float64, device=device)
+        self.xx = torch.zeros(d, d, dtype=torch.float64, device=device)
+        self.yy = torch.zeros(d, d, dtype=torch.float64, device=device)
+        self.yx = torch.zeros(d, d, dtype=torch.float64, device=device)
 
     def add(self, x: Tensor, y: Tensor) -> None:
-        x, y = x.double().cpu(), y.double().cpu()
+        x, y = x.to(self.sx.device, torch.float64), y.to(self.sx.device, torch.float64)
         if self.keep is None:
             mx, my = x.abs().mean(0), y.abs().mean(0)
             self.keep = ~((mx > self.ratio * mx.median()) | (my > self.ratio * my.median()))
@@ -130,7 +130,8 @@ class _Stats:
 
 
 def representation_similarity(
-    pair: ModelPair, texts: Sequence[str], *, style: str = "plain", batch_size: int = 16, progress: bool = True,
+    pair: ModelPair, texts: Sequence[str], *, style: str = "plain", batch_size: int = 16,
+    layers: Sequence[int] | None = None, max_memory_gb: float = 2.0, progress: bool = True,
 ) -> SimilarityResult:
     """Cosine similarity and linear CKA of base vs aligned ``resid_post`` at every layer.
 
@@ -138,23 +139,41 @@ def representation_similarity(
         texts: inputs, formatted with ``style`` (``"plain"`` or ``"chat"`` with the aligned side's
             template) and fed, identical, to both models.
         batch_size: prompts per forward pass.
+        layers: the layers to compare (default: all).
+        max_memory_gb: bound on the CKA sums (three ``d x d`` float64 matrices per layer, kept on
+            the aligned model's input device): layers that do not fit in one pass over ``texts`` are
+            done in groups, one pass each (at d = 640 all 18 layers take 0.18 GB; at d = 4096 a
+            layer takes 0.4 GB, so 2 GB means 5 layers a pass). The figures do not depend on it.
     """
     if not texts:
         raise ValueError("representation_similarity needs at least one text")
+    if max_memory_gb <= 0:
+        raise ValueError(f"max_memory_gb must be > 0, got {max_memory_gb}")
+    layers = check_layers(layers, pair.n_layers)
     tok = pair.aligned.tokenizer
     formatted = [format_prompt(t, style=style, tokenizer=tok) for t in texts]
-    stats = [_Stats(pair.d_model) for _ in range(pair.n_layers)]
     device = input_device(pair.aligned)
-    for s in tqdm(range(0, len(formatted), batch_size), desc="representation similarity", disable=not progress):
-        b = encode(tok, formatted[s: s + batch_size]).to(device)
-        real = b.attention_mask.bool().clone()
-        real[torch.arange(len(b), device=device), b.n_pad.to(device)] = False  # drop BOS
-        xs = clean_resid_post(pair.base, b)
-        ys = clean_resid_post(pair.aligned, b)
-        for layer, (x, y) in enumerate(zip(xs, ys)):
-            stats[layer].add(x[real], y[real])
+    per_layer = 3 * pair.d_model ** 2 * 8
+    size = max(1, int(max_memory_gb * 2**30 // per_layer))
+    groups = [layers[i: i + size] for i in range(0, len(layers), size)]
+    starts = range(0, len(formatted), batch_size)
+    bar = tqdm(total=len(groups) * len(starts), desc="representation similarity", disable=not progress)
+    stats: dict[int, _Stats] = {}
+    for group in groups:
+        now = {layer: _Stats(pair.d_model, device=device) for layer in group}
+        for s in starts:
+            b = encode(tok, formatted[s: s + batch_size]).to(device)
+            real = b.attention_mask.bool().clone()
+            real[torch.arange(len(b), device=device), b.n_pad.to(device)] = False  # drop BOS
+            xs = clean_resid_post(pair.base, b)
+            ys = clean_resid_post(pair.aligned, b)
+            for layer in group:
+                now[layer].add(xs[layer][real], ys[layer][real])
+            bar.update(1)
+        stats.update(now)
+    bar.close()
     rows = [{"layer": i, "cosine": st.cos / st.n, "cka": st.cka(), "rel_diff": st.rel / st.n,
              "cosine_no_massive": st.cos_nm / st.n, "cka_no_massive": st.cka("no_massive"),
              "cka_standardised": st.cka("standardised"), "massive_dims": int((~st.keep).sum()), "tokens": st.n}
-            for i, st in enumerate(stats)]
+            for i, st in stats.items()]
     return SimilarityResult(pd.DataFrame(rows))

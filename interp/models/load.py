@@ -183,9 +183,9 @@ def weights_fingerprint(model: Any) -> str:
     hf = getattr(model, "original_model", model)
     with torch.no_grad():
         for name, p in sorted(hf.named_parameters(remove_duplicate=True)):
-            flat = p.detach().reshape(-1).float()
-            sample = flat[:: max(1, flat.numel() // 4096)][:4096].cpu()
-            digest.update(f"{name}:{tuple(p.shape)}:{p.dtype}:{float(flat.double().sum()):.8e}".encode())
+            flat = p.detach().reshape(-1)  # no fp32/fp64 copy of the parameter (4-8 GB for a 70B embedding)
+            sample = flat[:: max(1, flat.numel() // 4096)][:4096].float().cpu()
+            digest.update(f"{name}:{tuple(p.shape)}:{p.dtype}:{float(flat.sum(dtype=torch.float64)):.8e}".encode())
             digest.update(sample.numpy().tobytes())
     return digest.hexdigest()[:16]
 

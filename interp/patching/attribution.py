@@ -58,7 +58,7 @@ def attribution_sweep(
         acts[layer] = act
 
     def grab(act: Tensor, hook) -> None:
-        grabbed.append(act[torch.arange(B, device=device), mpos])
+        grabbed.append(act[torch.arange(B, device=act.device), mpos.to(act.device)])
         raise _Stop
 
     fwd = [(hooks.resid_pre(0), leaf)] + [(hooks.name(kind, layer), lambda act, hook, layer=layer: keep(act, hook, layer))
@@ -74,7 +74,7 @@ def attribution_sweep(
     values = values.to(device)
     result = torch.empty(len(layers), positions.shape[0], device=device)
     for li, layer in enumerate(layers):
-        a, g = acts[layer].detach(), acts[layer].grad
+        a, g = acts[layer].detach().to(device), acts[layer].grad.to(device)  # from the layer's GPU
         diff = values[layer, rows, value_positions].float() - a[rows, positions].float()  # [cells, batch, ...]
         result[li] = (diff * g[rows, positions].float()).flatten(1).sum(-1)
     return result

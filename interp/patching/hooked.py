@@ -62,7 +62,7 @@ def _run(model: TransformerBridge, ids: Tensor, mask: Tensor, fwd_hooks: list, m
     grabbed: list[Tensor] = []
 
     def grab(act: Tensor, hook) -> None:
-        grabbed.append(act[torch.arange(act.shape[0], device=act.device), mpos])
+        grabbed.append(act[torch.arange(act.shape[0], device=act.device), mpos.to(act.device)])
         raise _Stop
 
     try:
@@ -146,7 +146,8 @@ def hook_sweep(
 
                 def patch(act: Tensor, hook, layer=layer, dst=dst, src=src, k=k) -> Tensor:
                     act = _writable(act, kind)
-                    act[torch.arange(k * B, device=device), dst] = values[layer, rows.repeat(k), src].to(act.dtype)
+                    act[torch.arange(k * B, device=act.device), dst.to(act.device)] = (
+                        values[layer, rows.repeat(k), src].to(act.device, act.dtype))
                     return act
 
                 hidden = _run(model, b.input_ids.repeat(k, 1), b.attention_mask.repeat(k, 1),
@@ -229,9 +230,9 @@ def _cell_patch(kind: str, layer: int, written: Tensor, positions: Tensor, B: in
         dst = positions[start: start + k].reshape(-1)
         src = written[start: start + k].reshape(k * B, -1)
 
-        def patch(act: Tensor, hook) -> Tensor:
+        def patch(act: Tensor, hook) -> Tensor:  # indices on the layer's device (device_map splits)
             act = _writable(act, kind)
-            act[copies, dst] = src.to(act.dtype)
+            act[copies.to(act.device), dst.to(act.device)] = src.to(act.device, act.dtype)
             return act
 
         return hooks.name(kind, layer), patch
@@ -242,7 +243,7 @@ def _cell_patch(kind: str, layer: int, written: Tensor, positions: Tensor, B: in
 def _metric_at(model: TransformerBridge, mpos: Tensor, metric: Metric, B: int):
     """``at`` of :func:`_from_layer` for the final norm: ``metric`` of each copy group at ``mpos``."""
     def at(act: Tensor, k: int, start: int) -> Tensor:
-        hidden = act[torch.arange(k * B, device=act.device), mpos.repeat(k)].view(k, B, -1)
+        hidden = act[torch.arange(k * B, device=act.device), mpos.repeat(k).to(act.device)].view(k, B, -1)
         return metric_of(arch_of(model), hidden, metric)
 
     return at
@@ -253,7 +254,7 @@ def _layer_alone(model, b, resid, kind, layer, written, positions, max_batch) ->
     B = len(b)
 
     def at(act: Tensor, k: int, start: int) -> Tensor:
-        pos = positions[start: start + k].reshape(-1)
+        pos = positions[start: start + k].reshape(-1).to(act.device)
         return act[torch.arange(k * B, device=act.device), pos].view(k, B, -1)
 
     return _from_layer(model, b, resid, layer, positions.shape[0], _cell_patch(kind, layer, written, positions, B),
@@ -314,7 +315,8 @@ def head_sweep(
 
             def patch(act: Tensor, hook) -> Tensor:
                 act = act.clone()  # [k*B, T, n_heads, d_head]
-                act[dst_rows, dst_pos, heads] = src.to(act.dtype)
+                at = act.device  # the layer's GPU under a device_map split
+                act[dst_rows.to(at), dst_pos.to(at), heads.to(at)] = src.to(at, act.dtype)
                 return act
 
             return hooks.head_z(layer), patch

@@ -79,6 +79,25 @@ def test_representation_similarity_is_one_below_the_change_and_less_after(change
     assert np.allclose(ident.cosine, 1.0, atol=1e-6) and np.allclose(ident.rel_diff, 0.0, atol=1e-6)
 
 
+def test_representation_similarity_in_layer_groups_gives_the_same_figures(changed, monkeypatch):
+    from interp.diffing import represent
+
+    texts = ["the fox sat on the mat", "a cat ran", "big red dogs bark at night"]
+    whole = representation_similarity(changed, texts, batch_size=2, progress=False).to_frame()
+    made = []
+    real = represent._Stats
+    monkeypatch.setattr(represent, "_Stats", lambda *a, **k: made.append(1) or real(*a, **k))
+    per_layer_gb = 3 * changed.d_model ** 2 * 8 / 2**30
+    grouped = representation_similarity(changed, texts, batch_size=2, max_memory_gb=1.5 * per_layer_gb,
+                                        progress=False).to_frame()  # one layer a pass
+    assert len(made) == changed.n_layers
+    pd.testing.assert_frame_equal(grouped, whole, rtol=1e-9, atol=1e-12)
+    one = representation_similarity(changed, texts, layers=[1], progress=False).to_frame()
+    assert list(one.layer) == [1] and one.cka.iloc[0] == pytest.approx(whole.cka.iloc[1], abs=1e-12)
+    with pytest.raises(ValueError, match="max_memory_gb must be > 0"):
+        representation_similarity(changed, texts, max_memory_gb=0.0)
+
+
 def test_response_shift_is_zero_for_identical_models_and_positive_otherwise(same, changed):
     qs = ["the fox", "a cat sat on"]
     ident = response_shift(same, qs, max_new_tokens=6, base_format="chat", progress=False)
