@@ -158,7 +158,7 @@ def representation_similarity(
     groups = [layers[i: i + size] for i in range(0, len(layers), size)]
     starts = range(0, len(formatted), batch_size)
     bar = tqdm(total=len(groups) * len(starts), desc="representation similarity", disable=not progress)
-    stats: dict[int, _Stats] = {}
+    rows: list[dict] = []
     for group in groups:
         now = {layer: _Stats(pair.d_model, device=device) for layer in group}
         for s in starts:
@@ -170,10 +170,11 @@ def representation_similarity(
             for layer in group:
                 now[layer].add(xs[layer][real], ys[layer][real])
             bar.update(1)
-        stats.update(now)
+        # The group's figures, then its sums are dropped: memory stays within one group's.
+        rows += [{"layer": i, "cosine": st.cos / st.n, "cka": st.cka(), "rel_diff": st.rel / st.n,
+                  "cosine_no_massive": st.cos_nm / st.n, "cka_no_massive": st.cka("no_massive"),
+                  "cka_standardised": st.cka("standardised"), "massive_dims": int((~st.keep).sum()), "tokens": st.n}
+                 for i, st in now.items()]
+        del now
     bar.close()
-    rows = [{"layer": i, "cosine": st.cos / st.n, "cka": st.cka(), "rel_diff": st.rel / st.n,
-             "cosine_no_massive": st.cos_nm / st.n, "cka_no_massive": st.cka("no_massive"),
-             "cka_standardised": st.cka("standardised"), "massive_dims": int((~st.keep).sum()), "tokens": st.n}
-            for i, st in stats.items()]
     return SimilarityResult(pd.DataFrame(rows))

@@ -131,7 +131,7 @@ def packed_layer(arch: Arch, windows: list[int | None], layer: int, *,
     pos, cell = segments(starts, end, device)
     hidden = clean[layer][:, pos].clone()
     r, c = torch.nonzero(patch_at >= 0, as_tuple=True)
-    hidden[r, patch_at[r, c]] = patch_values[r, c].to(hidden.dtype)
+    hidden[r, patch_at[r, c]] = patch_values.to(hidden.device, hidden.dtype)[r, c]  # may come from another GPU
     pad = attention_mask.bool()
     start_t = torch.tensor(starts, device=device)
     masks = {w: _mask(pad, start_t, pos, cell, w, hidden.dtype, additive) for w in set(windows[layer:])}
