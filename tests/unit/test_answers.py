@@ -36,3 +36,31 @@ def test_normalize_and_aliases():
     assert normalize("  The  Côte d'Ivoire! ") == "cote d ivoire"
     assert is_correct("It is in the USA.", ["United States", "USA"])
     assert not is_correct("Paris", [""])
+
+
+def test_answer_logprobs_unembeds_only_the_answer_positions_and_matches_the_full_softmax(tiny_gemma_dir):
+    import torch
+
+    from interp import load_model
+    from interp.behavior import answer_logprobs
+    from interp.prompts import encode
+
+    model = load_model(tiny_gemma_dir, device="cpu", dtype=torch.float32)
+    texts, answers = ["a b c d e f", "q r", "x y z"], [" k", " m n o", " p q"]
+    b = encode(model.tokenizer, texts, answers=answers)
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(b.input_ids, attention_mask=b.attention_mask).float(), -1)
+    want_mean, want_min = [], []
+    for i in range(len(texts)):
+        pos = torch.arange(int(b.position("answer_first")[i]), int(b.position("answer_last")[i]) + 1)
+        lp = logp[i, pos - 1, b.input_ids[i, pos]]
+        want_mean.append(float(lp.mean()))
+        want_min.append(float(lp.min()))
+    assert len({int(n) for n in b.position("answer_last") - b.position("answer_first")}) > 1  # lengths differ
+    mean, low = answer_logprobs(model, b)
+    assert torch.allclose(mean, torch.tensor(want_mean), atol=1e-5) and torch.allclose(low, torch.tensor(want_min), atol=1e-5)
+    seen = []
+    with model.hooks(fwd_hooks=[("blocks.0.hook_resid_post", lambda act, hook: seen.append(act.shape) or act)]):
+        mean_hooked, _ = answer_logprobs(model, b)  # through the bridge: the hook sees every position
+    assert seen and seen[0][1] == b.input_ids.shape[1]
+    assert torch.allclose(mean_hooked, mean, atol=1e-5)
