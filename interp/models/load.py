@@ -78,6 +78,7 @@ def _load_tokenizer(spec: ModelSpec, source: str) -> Any:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(source)
+    _add_bos(tokenizer)
     if spec.chat_template is not None:
         tokenizer.chat_template = resolve_template(spec.chat_template)
     if spec.prompt_style == "chat" and not getattr(tokenizer, "chat_template", None):
@@ -86,6 +87,26 @@ def _load_tokenizer(spec: ModelSpec, source: str) -> Any:
             "pass chat_template='gemma' (or a Jinja string) in the ModelSpec"
         )
     return tokenizer
+
+
+def _add_bos(tokenizer: Any) -> None:
+    """Make ``tokenizer`` prepend its BOS token, as TransformerLens's bridge requires, in place.
+
+    The bridge otherwise loads the tokenizer a second time with ``add_bos_token=True`` (2.5 s for
+    Gemma's 262k vocabulary, twice per pair). Kept only when the result starts with BOS; otherwise
+    the tokenizer is left as it was and the bridge does what it always did."""
+    if tokenizer.bos_token is None or tokenizer.init_kwargs.get("add_bos_token"):
+        return
+    before = getattr(tokenizer, "add_bos_token", None)
+    try:
+        tokenizer.add_bos_token = True
+        ok = tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
+    except (AttributeError, ValueError, TypeError):
+        ok = False
+    if ok:
+        tokenizer.init_kwargs["add_bos_token"] = True
+    elif before is not None:
+        tokenizer.add_bos_token = before
 
 
 def load_hf(
