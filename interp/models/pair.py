@@ -146,6 +146,7 @@ def load_pair(
     device_map: "str | dict | None" = None,
     devices: "dict[str, str | torch.device | dict] | None" = None,
     allow_placeholder: bool = False,
+    share_weights: bool = True,
 ) -> ModelPair:
     """Load a registered pair by name, or a pair from two specs ``(base, aligned)``.
 
@@ -156,6 +157,10 @@ def load_pair(
     GPUs, ``"auto"``), or ``devices`` per side: a device (``"cuda:1"``) or a device map, e.g.
     ``{"base": {"": 0}, "aligned": {"": 1}}`` or, for a model that needs two GPUs per side, maps
     that put the base on GPUs 0-1 and the aligned model on GPUs 2-3 so both run at once.
+
+    When the aligned side is the base's checkpoint plus a LoRA adapter on the same device, the two
+    models share every parameter the adapter leaves alone (one copy of the base weights; see
+    :mod:`interp.models.shared`); ``share_weights=False`` loads two independent copies.
 
     With two specs, the base formats prompts as plain text and the aligned side with its chat
     template (strings are turned into specs that say so).
@@ -195,6 +200,29 @@ def load_pair(
 
     if devices is not None and set(devices) - set(SIDES):
         raise ValueError(f"devices takes the sides {SIDES}, got {sorted(devices)}")
-    base = load_model(base_spec, dtype=dtype, **placement("base"))
-    aligned = load_model(aligned_spec, dtype=dtype, **placement("aligned"))
+    if share_weights and _can_share(base_spec, aligned_spec, placement("base"), placement("aligned")):
+        from interp.models.load import _load_tokenizer, bridge_from_hf, load_hf, resolve_source
+        from interp.models.shared import load_adapter_sharing
+
+        base_hf, base_tok = load_hf(base_spec, dtype=dtype, **placement("base"))
+        aligned_hf = load_adapter_sharing(base_hf, aligned_spec.adapter)
+        aligned_tok = _load_tokenizer(aligned_spec, resolve_source(aligned_spec))
+        base, aligned = bridge_from_hf(base_hf, base_tok, base_spec), bridge_from_hf(aligned_hf, aligned_tok, aligned_spec)
+    else:
+        base = load_model(base_spec, dtype=dtype, **placement("base"))
+        aligned = load_model(aligned_spec, dtype=dtype, **placement("aligned"))
     return ModelPair(base, aligned, name=name, base_spec=base_spec, aligned_spec=aligned_spec)
+
+
+def _can_share(base_spec: ModelSpec, aligned_spec: ModelSpec, base_at: dict, aligned_at: dict) -> bool:
+    """The aligned side is the base's checkpoint plus a LoRA adapter, both on one device."""
+    from interp.models.load import resolve_source
+
+    if base_spec.adapter is not None or aligned_spec.adapter is None or base_at != aligned_at:
+        return False
+    if base_at.get("device_map") is not None:
+        return False
+    try:
+        return resolve_source(base_spec) == resolve_source(aligned_spec)
+    except ValueError:
+        return False

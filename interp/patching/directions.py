@@ -161,11 +161,16 @@ def orthogonalize_weights_inplace(model: TransformerBridge, direction: Float[Ten
             f"{type(arch.hf).__name__} ({arch.family.name}) normalises attention and MLP outputs before adding them "
             "to the residual stream, so no weight edit removes a direction; use the ablated(...) hooks instead"
         )
+    from interp.models.shared import unshare
+
     with torch.no_grad():
         if arch.tied:
             head = arch.unembed
             head.weight = nn.Parameter(head.weight.detach().clone(), requires_grad=head.weight.requires_grad)
             arch.hf.config.tie_word_embeddings = False
+        for module in (arch.embed, arch.pos_embed, *(p for i in range(arch.n_layers) for p in arch.writers(i))):
+            if module is not None:
+                unshare(module)  # a weight shared with the other side of an adapter pair: edit a copy
         for emb in (arch.embed, arch.pos_embed):
             if emb is not None:
                 w = emb.weight  # [rows, d]

@@ -86,7 +86,7 @@ class WeightRestore(Intervention):
 
     @contextmanager
     def applied(self, model: TransformerBridge) -> Iterator[TransformerBridge]:
-        pairs = self._pairs(model)
+        pairs = [(d, s) for d, s in self._pairs(model) if d is not s]  # shared tensors (adapter pair) already agree
         saved = [d.detach().clone() for d, _ in pairs]
         try:
             with torch.no_grad():

@@ -110,7 +110,7 @@ def as_plain(v):
 
 
 def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.DataFrame, w_screen: pd.DataFrame,
-                   p_screen: dict, ks: Sequence[int]) -> list[Intervention]:
+                   p_screen: dict, ks: Sequence[int], restore_ks: Sequence[int] = (1, 2, 4, 8)) -> list[Intervention]:
     ivs: list[Intervention] = [NoIntervention()]
     for mask, basis in fit.basis.items():
         layer, labels = fit.direction_layer[mask], fit.basis_labels[mask]
@@ -131,7 +131,9 @@ def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.
         single = WeightRestore(source=pair.base, layers=(int(top.layer),), kind=str(top.kind))
         single.label = f"{mask}: best single"
         ivs.append(single)
-        for k in (1, 2, 4, 8):
+        for k in restore_ks:
+            if k >= pair.n_layers:
+                continue  # all layers: evaluated below
             iv = WeightRestore(source=pair.base, layers=tuple(sorted(int(x) for x in by_layer.index[:k])), kind="all")
             iv.label, iv.dose = f"{mask}: top {k}", k
             ivs.append(iv)
@@ -165,6 +167,7 @@ def run_unmask(
     n: int | None = 24,
     fit: UnmaskFit | str | Path | None = None,
     ks: Sequence[int] = (1, 2, 4, 8),
+    restore_ks: Sequence[int] = (1, 2, 4, 8),
     max_new_tokens: int = 6,
     batch_size: int = 48,
     n_boot: int = 1000,
@@ -179,7 +182,11 @@ def run_unmask(
         n: facts per mask and in the guard (``None``: all).
         fit: an :class:`UnmaskFit`, or a folder holding one; ``None`` fits on the train facts here.
         ks: the subspace dimensions evaluated (the dose-response of the ablated subspace).
+        restore_ks: how many of the best-screened layers' weights are restored (the weight
+            dose-response; the single best block and all layers are always evaluated).
     """
+    if not ks or not restore_ks or min([*ks, *restore_ks]) < 1:
+        raise ValueError(f"ks and restore_ks need at least one dose >= 1, got {list(ks)} and {list(restore_ks)}")
     t0 = time.perf_counter()
     sets = unmask_sets(pair, table, n=n, max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress)
     t_sets = time.perf_counter() - t0
@@ -192,7 +199,7 @@ def run_unmask(
     for mask, frame in sets.masks.items():
         p_screen[mask] = patch_screen(pair, frame, few_shot_formatter(table)).assign(mask=mask)
     t_screen = time.perf_counter() - t1
-    ivs = _interventions(pair, fit, sets, table, w_screen, p_screen, ks)
+    ivs = _interventions(pair, fit, sets, table, w_screen, p_screen, ks, restore_ks)
     t2 = time.perf_counter()
     frame, per_fact = evaluate(pair, sets, ivs, max_new_tokens=max_new_tokens, batch_size=batch_size, n_boot=n_boot,
                                progress=progress)

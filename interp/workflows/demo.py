@@ -38,13 +38,15 @@ class DemoConfig:
     direction_layers: tuple[int, ...] = (6, 8, 10, 12)
     diff_prompts: int = 24
     unmask_n: int = 24
+    unmask_doses: tuple[int, ...] = (1, 2, 4, 8)
 
     def __post_init__(self) -> None:
         if self.quick:
             self.n_boot = min(self.n_boot, 50)
             self.patch_prompts = min(self.patch_prompts, 4)
             self.diff_prompts = min(self.diff_prompts, 8)
-            self.unmask_n = min(self.unmask_n, 8)
+            self.unmask_n = min(self.unmask_n, 4)
+            self.unmask_doses = (1, 4)
             self.direction_layers = tuple(self.direction_layers[1:3]) or self.direction_layers
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
@@ -234,7 +236,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     from interp.unmask import default_fit_dir, facts_for, run_unmask
     from interp.unmask.report import add_unmask_section
 
-    um = run_unmask(pair, facts_for("default"), n=cfg.unmask_n, fit=default_fit_dir("default"), progress=False)
+    um = run_unmask(pair, facts_for("default"), n=cfg.unmask_n, fit=default_fit_dir("default"), ks=cfg.unmask_doses,
+                    restore_ks=cfg.unmask_doses, progress=False)
     um.frame.to_csv(out / "unmask.csv", index=False)
     um.per_fact.to_csv(out / "unmask_facts.csv", index=False)
     summary["unmask"] = um.summary()

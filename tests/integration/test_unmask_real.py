@@ -23,7 +23,7 @@ def test_the_default_pair_ships_a_fit_selected_on_train_facts():
 
 
 def test_unmask_json_interface(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "interp.cli", "unmask", "--n", "4", "--json", "--out", str(tmp_path)],
+    run = subprocess.run([sys.executable, "-m", "interp.cli", "unmask", "--n", "4", "--doses", "1,4", "--json", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [json.loads(x) for x in run.stdout.strip().splitlines()]

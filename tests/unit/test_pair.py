@@ -134,3 +134,60 @@ def test_entry_points_are_reachable_from_interp():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         interp.nope  # noqa: B018
     assert hooks.name("resid_post", np.int64(3)) == "blocks.3.hook_resid_post"
+
+
+@pytest.mark.parametrize("family", ["gemma3", "llama"])
+def test_an_adapter_pair_keeps_one_copy_of_the_base_weights(family, request, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from interp.models import load_hf
+    from interp.models.shared import is_shared, shared_parameters
+    from interp.patching import orthogonalize_weights_inplace
+    from interp.unmask.localise import WeightRestore
+
+    folder = request.getfixturevalue("tiny_gemma_dir" if family == "gemma3" else "tiny_llama_dir")
+    base_hf, tok = load_hf(str(folder), device="cpu")
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    get_peft_model(base_hf, cfg).save_pretrained(tmp_path / "adapter")
+    specs = (ModelSpec(str(folder)), ModelSpec(str(folder), adapter=str(tmp_path / "adapter"),
+                                                       chat_template="gemma", prompt_style="chat"))
+    shared = load_pair(specs, device="cpu")
+    apart = load_pair(specs, device="cpu", share_weights=False)
+    ids = tok(["hello world", "a fox"], return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        for side in ("base", "aligned"):
+            got = shared.side(side)(ids.input_ids, attention_mask=ids.attention_mask)
+            want = apart.side(side)(ids.input_ids, attention_mask=ids.attention_mask)
+            assert torch.equal(got, want), side  # the same numbers as two separate loads
+    total = sum(p.numel() for p in shared.aligned.original_model.parameters())
+    adapted = sum(p.numel() for n, p in shared.aligned.original_model.named_parameters()
+                  if any(t in n for t in ("q_proj", "v_proj", "down_proj")))
+    assert shared_parameters(shared.aligned) == total - adapted > 0 and shared_parameters(apart.aligned) == 0
+    base_params = {id(p) for p in shared.base.original_model.parameters()}
+    assert all((id(p) in base_params) == is_shared(p) for p in shared.aligned.original_model.parameters())
+    assert all(p.requires_grad for p in shared.base.original_model.parameters())  # peft left the base's flags alone
+    # A weight restore and an in-place orthogonalisation of the aligned side leave the base as it was.
+    with torch.inference_mode():
+        before = shared.base(ids.input_ids, attention_mask=ids.attention_mask).clone()
+    with WeightRestore(source=shared.base, layers=(0, 1)).applied(shared.aligned):
+        with torch.inference_mode():
+            restored = shared.aligned(ids.input_ids, attention_mask=ids.attention_mask)
+    assert (restored - before).abs().max() <= 1e-5  # every layer restored: the base's numbers
+    d = torch.randn(shared.d_model)
+    from interp.runtime import arch_of
+
+    arch = arch_of(shared.aligned)
+    if arch.family.post_norm:  # Gemma-3 refuses the weight edit; edit the embedding the same way it would
+        from interp.models.shared import unshare
+
+        unshare(arch.embed)
+        with torch.no_grad():
+            arch.embed.weight.add_(1.0)
+    else:
+        orthogonalize_weights_inplace(shared.aligned, d)
+    with torch.inference_mode():
+        after = shared.base(ids.input_ids, attention_mask=ids.attention_mask)
+        edited = shared.aligned(ids.input_ids, attention_mask=ids.attention_mask)
+    assert torch.equal(after, before)
+    assert (edited - apart.aligned(ids.input_ids, attention_mask=ids.attention_mask)).abs().max() > 1e-3
+    assert family == "gemma3" or shared_parameters(shared.aligned) < total - adapted  # the edited weights were copied
