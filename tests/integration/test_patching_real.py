@@ -4,15 +4,14 @@ import pytest
 import torch
 from transformer_lens import patching as tl_patching
 
-from interp import load_model
 from interp.patching import clean_resid_pre, logit_diff, resid_pre_sweep
 from interp.prompts import PromptBatch
 
 pytestmark = pytest.mark.integration
 
 
-def test_sweep_equals_transformer_lens_on_the_real_base():
-    model = load_model("gemma-3-270m", device="cpu")
+def test_sweep_equals_transformer_lens_on_the_real_base(base):
+    model = base
     tok = model.tokenizer
     clean = tok(["The Eiffel Tower is in the city of", "The Colosseum is in the city of"], return_tensors="pt").input_ids
     corrupt = tok(["The Eiffel Tower is in the city of", "The Colosseum is in the city of"][::-1], return_tensors="pt").input_ids
@@ -32,14 +31,14 @@ def test_sweep_equals_transformer_lens_on_the_real_base():
         assert (ours - ref).abs().max().item() <= 1e-4
 
 
-def test_hook_and_head_sweeps_with_the_runs_own_values_leave_the_metric_unchanged():
+def test_hook_and_head_sweeps_with_the_runs_own_values_leave_the_metric_unchanged(base):
     """Patching a left-padded batch with its own activations is a no-op: every cell must give the
     unpatched metric of a plain forward pass (this fails if a sweep unembeds anything but the
     final norm's output: the real base's norm weights are not 1)."""
     from interp.patching import clean_activations, head_sweep, hook_sweep, logits_at
     from interp.prompts import encode
 
-    model = load_model("gemma-3-270m", device="cpu")
+    model = base
     tok = model.tokenizer
     batch = encode(tok, ["The Eiffel Tower is located in the city of", "The chemical symbol for gold is"])
     assert batch.attention_mask.min() == 0  # left padding in play

@@ -133,19 +133,6 @@ def test_peak_memory_is_bounded_by_the_shard_not_the_dataset(tiny_gemma_dir, tmp
     assert 3800 * per_example > shard + 8 * 2**20  # had the run kept everything, this test would fail
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes_match_one(tiny_gemma_dir, tmp_path):
-    _run_worker(tiny_gemma_dir, tmp_path / "one", 60, 16)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [str(tiny_gemma_dir), str(tmp_path / "two"), "60", "16", "resid_pre,resid_mid,resid_post,attn_out,mlp_out",
-            "last,span_last,answer_first,answer_last"]
-    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
-                          str(ROOT / "tests" / "cache_worker.py"), *args], env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert ActivationStore.open(tmp_path / "two").complete
-    assert _digest(tmp_path / "two") == _digest(tmp_path / "one")
-
-
 def test_probe_store_on_a_cached_pair(pair, tmp_path):
     from interp.probes import probe_store
 

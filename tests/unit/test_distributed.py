@@ -54,9 +54,25 @@ def test_two_ranks_give_the_results_of_one_process(tiny_gemma_dir, tmp_path):
     assert len(a["greedy"]) == 24 and len(a["sampled"]) == 16 and len(a["sampled"][0]) == 2
 
 
+@pytest.fixture(scope="module")
+def one_process(tiny_gemma_dir, tmp_path_factory):
+    """The store one process writes (60 examples, shards of 8, every hook and position)."""
+    out = tmp_path_factory.mktemp("one-process") / "store"
+    _run_worker(tiny_gemma_dir, out, 60, 8)
+    return out
+
+
 @pytest.mark.slow
-def test_a_dying_rank_fails_the_run_and_the_store_resumes(tiny_gemma_dir, tmp_path):
-    _run_worker(tiny_gemma_dir, tmp_path / "one", 60, 8)
+def test_two_ranks_write_the_bytes_of_one_process(tiny_gemma_dir, one_process, tmp_path):
+    proc = _torchrun("cache_worker.py", [tiny_gemma_dir, tmp_path / "two", 60, 8, *WORKER_ARGS], port=29533)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert ActivationStore.open(tmp_path / "two").complete
+    assert _digest(tmp_path / "two") == _digest(one_process)
+
+
+@pytest.mark.slow
+def test_a_dying_rank_fails_the_run_and_the_store_resumes(tiny_gemma_dir, one_process, tmp_path):
     proc = _torchrun("cache_worker.py", [tiny_gemma_dir, tmp_path / "two", 60, 8, *WORKER_ARGS], port=29549,
                      env={"INTERP_TEST_DIE_RANK": "1", "INTERP_DIST_TIMEOUT": "60"})
     _, err = proc.communicate(timeout=600)
@@ -66,17 +82,16 @@ def test_a_dying_rank_fails_the_run_and_the_store_resumes(tiny_gemma_dir, tmp_pa
     assert part is None or not part.complete
     _run_worker(tiny_gemma_dir, tmp_path / "two", 60, 8)  # one process finishes what is missing
     assert ActivationStore.open(tmp_path / "two").complete
-    assert _digest(tmp_path / "two") == _digest(tmp_path / "one")
+    assert _digest(tmp_path / "two") == _digest(one_process)
 
 
 @pytest.mark.slow
-def test_two_simulated_nodes_write_the_bytes_of_one_process(tiny_gemma_dir, tmp_path):
-    _run_worker(tiny_gemma_dir, tmp_path / "one", 60, 16)
+def test_two_simulated_nodes_write_the_bytes_of_one_process(tiny_gemma_dir, one_process, tmp_path):
     rdzv = ["--nnodes", "2", "--rdzv-backend", "c10d", "--rdzv-endpoint", "localhost:29551", "--rdzv-id", "interp-test"]
-    nodes = [_torchrun("cache_worker.py", [tiny_gemma_dir, tmp_path / "two", 60, 16, *WORKER_ARGS], port=0, nproc=1,
+    nodes = [_torchrun("cache_worker.py", [tiny_gemma_dir, tmp_path / "two", 60, 8, *WORKER_ARGS], port=0, nproc=1,
                        extra=[*rdzv, "--node-rank", str(k)]) for k in (0, 1)]
     for node in nodes:
         _, err = node.communicate(timeout=600)
         assert node.returncode == 0, err[-3000:]
     assert ActivationStore.open(tmp_path / "two").complete
-    assert _digest(tmp_path / "two") == _digest(tmp_path / "one")
+    assert _digest(tmp_path / "two") == _digest(one_process)
