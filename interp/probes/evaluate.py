@@ -34,7 +34,8 @@ from interp.probes.metrics import accuracy, auroc, balanced_accuracy
 from interp.probes.select import seen_entity_rows, validation_rows
 from interp.stats import cluster_bootstrap_ci, max_over_layers_test
 
-__all__ = ["ProbeSet", "fit_probes", "evaluate_probes", "random_direction_scores", "control_labels", "metric_rows",
+__all__ = ["ProbeSet", "fit_probes", "evaluate_probes", "random_direction_scores", "random_directions", "control_labels",
+           "metric_rows",
            "COLUMNS", "C_GRID"]
 
 COLUMNS = ["model", "layer", "probe", "split", "metric", "value", "ci_low", "ci_high"]
@@ -98,10 +99,17 @@ def control_labels(entities: Sequence[str], seed: int = 0) -> Int[Tensor, " n"]:
     return torch.tensor([table[e] for e in entities])
 
 
-def random_direction_scores(X_train: Tensor, y_train: Tensor, X_test: Tensor, seed: int = 0) -> Tensor:
-    """Scores along a random unit direction per layer, with a 1-D logistic threshold fitted on train."""
-    gen = torch.Generator().manual_seed(seed)
-    d = torch.randn(X_train.shape[0], X_train.shape[-1], generator=gen).to(X_train.device)
+def random_directions(n_layers: int, d: int, seed: int = 0) -> Tensor:
+    """The random direction of each layer (``[n_layers, d]``, not normalised), fixed by ``seed``."""
+    return torch.randn(n_layers, d, generator=torch.Generator().manual_seed(seed))
+
+
+def random_direction_scores(X_train: Tensor, y_train: Tensor, X_test: Tensor, seed: int = 0,
+                            directions: Tensor | None = None) -> Tensor:
+    """Scores along a random unit direction per layer, with a 1-D logistic threshold fitted on train
+    (``directions``: the layers' rows of :func:`random_directions`, when ``X`` holds a group of layers)."""
+    d = random_directions(X_train.shape[0], X_train.shape[-1], seed) if directions is None else directions
+    d = d.to(X_train.device)
     d = d / d.norm(dim=-1, keepdim=True)
     proj_tr = torch.einsum("lnd,ld->ln", X_train.float(), d).unsqueeze(-1)
     proj_te = torch.einsum("lnd,ld->ln", X_test.float(), d).unsqueeze(-1)
@@ -145,6 +153,7 @@ def evaluate_probes(
     *, model: str, layers: Sequence[int], kinds: Sequence[str] = ("logistic", "mass_mean"),
     entities_train: Sequence[str] | None = None, entities_test: Sequence[str] | None = None,
     n_boot: int = 200, seed: int = 0, C_grid: Sequence[float] = C_GRID, val_fraction: float = 0.25, n_perm: int = 1000,
+    directions: Tensor | None = None,
 ) -> tuple[pd.DataFrame, dict[str, ProbeSet]]:
     """Choose on a validation split of training entities, refit on all training rows, evaluate on
     test, with the controls (see module docs). Returns ``(frame, probes)``.
@@ -178,8 +187,8 @@ def evaluate_probes(
             t = max_over_layers_test(scores.cpu(), y_test, accuracy, clusters=ents_te, n_perm=n_perm, seed=seed)
             rows.append({"model": model, "layer": layers[t["layer"]], "probe": kind, "split": "test", "metric": "p_any_layer",
                          "value": t["p_value"], "ci_low": float("nan"), "ci_high": float("nan")})
-    rows += metric_rows(model, layers, "random_direction", "test", random_direction_scores(X_train, y_train, X_test, seed),
-                        y_test, n_boot, ents_te, seed=seed)
+    rows += metric_rows(model, layers, "random_direction", "test",
+                        random_direction_scores(X_train, y_train, X_test, seed, directions), y_test, n_boot, ents_te, seed=seed)
     majority = int(y_train.float().mean() >= 0.5)
     const = torch.full((len(layers), len(y_test)), 1.0 if majority else -1.0)
     rows += metric_rows(model, layers, "majority_class", "test", const, y_test, 0, metrics=("accuracy",))

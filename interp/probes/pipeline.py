@@ -68,9 +68,10 @@ class ProbeResult(Result):
         return probe_accuracy_by_layer(self.frame, title=title)
 
 
-def stack_layers(store: ActivationStore, side: str, hook: str, position: str, rows: np.ndarray | None = None) -> torch.Tensor:
-    """``[layers, n, d]`` for one side (optionally only ``rows``)."""
-    parts = [store.get(side, layer, hook, position) for layer in store.layers]
+def stack_layers(store: ActivationStore, side: str, hook: str, position: str, rows: np.ndarray | None = None,
+                 layers: Sequence[int] | None = None) -> torch.Tensor:
+    """``[layers, n, d]`` fp32 for one side (optionally only ``rows``; ``layers``: a group of the store's layers)."""
+    parts = [store.get(side, layer, hook, position) for layer in (store.layers if layers is None else layers)]
     X = torch.stack(parts).float()
     return X if rows is None else X[:, torch.as_tensor(rows)]
 
@@ -78,14 +79,21 @@ def stack_layers(store: ActivationStore, side: str, hook: str, position: str, ro
 def probe_store(
     store: ActivationStore, *, hook: str = "resid_post", position: str | None = None, label: str = "label",
     train_mask: Sequence[bool] | None = None, test_mask: Sequence[bool] | None = None,
-    kinds: Sequence[str] = ("logistic", "mass_mean"), n_boot: int = 200, seed: int = 0,
+    kinds: Sequence[str] = ("logistic", "mass_mean"), n_boot: int = 200, seed: int = 0, max_memory_gb: float = 4.0,
 ) -> ProbeResult:
     """Fit and evaluate probes on each side of a store (train/test from the ``split`` column
     unless masks are given), with controls and base<->aligned transfer when both sides exist.
     Regularisation and the reported layer are chosen on a validation split of training entities
     (:mod:`interp.probes.evaluate`); intervals resample whole entities (the ``entity`` column).
     Returns a :class:`ProbeResult` (unpacks as ``frame, probes``; ``.selected()`` gives the
-    chosen layers)."""
+    chosen layers).
+
+    ``max_memory_gb`` bounds the activations held at once (``[layers, rows, d]`` in fp32 for every
+    side): a store whose layers do not fit is read from its memory-mapped shards a group of
+    layers at a time, with the same figures (the max-over-layers test runs on every layer's test
+    scores at the end). At 32 layers x 10,000 rows x d = 4,096 the whole stack is 5.2 GB a side."""
+    if max_memory_gb <= 0:
+        raise ValueError(f"max_memory_gb must be > 0, got {max_memory_gb}")
     position = position or store.positions[0]
     meta = store.frame()
     y = torch.as_tensor(meta[label].to_numpy().copy()).long()
@@ -108,6 +116,10 @@ def probe_store(
     trt, tet = torch.from_numpy(tr), torch.from_numpy(te)
     ents_tr = None if entities is None else entities[tr].tolist()
     ents_te = None if entities is None else entities[te].tolist()
+    d = int(store.get(store.sides[0], store.layers[0], hook, position).shape[-1])
+    size = max(1, int(max_memory_gb * 2**30 // (len(meta) * d * 4 * len(store.sides))))
+    if size < len(store.layers):
+        return _probe_in_groups(store, hook, position, y, trt, tet, ents_tr, ents_te, kinds, n_boot, seed, size, d)
     for side in store.sides:
         X = stack_layers(store, side, hook, position)
         Xs[side] = X
@@ -121,4 +133,50 @@ def probe_store(
                                {s: Xs[s][:, tet] for s in ("base", "aligned")}, y[tet], layers=store.layers, n_boot=n_boot,
                                C={s: probes[s]["logistic"].C for s in ("base", "aligned") if "logistic" in probes[s]} or None,
                                clusters=ents_te))
+    return ProbeResult(pd.concat(frames, ignore_index=True), probes)
+
+
+def _probe_in_groups(store: ActivationStore, hook: str, position: str, y: torch.Tensor, trt: torch.Tensor,
+                     tet: torch.Tensor, ents_tr, ents_te, kinds, n_boot: int, seed: int, size: int, d: int) -> ProbeResult:
+    """:func:`probe_store` reading ``size`` layers at a time (every side), joined into one result."""
+    from interp.probes.evaluate import ProbeSet, random_directions
+    from interp.probes.metrics import accuracy
+    from interp.stats import max_over_layers_test
+
+    layers = list(store.layers)
+    groups = [layers[i: i + size] for i in range(0, len(layers), size)]
+    dirs = random_directions(len(layers), d, seed)
+    frames: list[pd.DataFrame] = []
+    parts: dict[str, dict[str, list[ProbeSet]]] = {side: {} for side in store.sides}
+    test_scores: dict[str, dict[str, list[torch.Tensor]]] = {side: {} for side in store.sides}
+    for g, group in enumerate(groups):
+        at = torch.tensor([layers.index(x) for x in group])
+        Xs = {side: stack_layers(store, side, hook, position, layers=group) for side in store.sides}
+        fitted = {}
+        for side, X in Xs.items():
+            frame, fitted[side] = evaluate_probes(
+                X[:, trt], y[trt], X[:, tet], y[tet], model=side, layers=group, kinds=kinds, entities_train=ents_tr,
+                entities_test=ents_te, n_boot=n_boot, seed=seed, n_perm=0, directions=dirs[at])
+            frames.append(frame)
+            for kind, probe in fitted[side].items():
+                parts[side].setdefault(kind, []).append(probe)
+                test_scores[side].setdefault(kind, []).append(probe.scores(X[:, tet]).cpu())
+        if {"base", "aligned"} <= set(store.sides):
+            frames.append(transfer({s: Xs[s][:, trt] for s in ("base", "aligned")}, y[trt],
+                                   {s: Xs[s][:, tet] for s in ("base", "aligned")}, y[tet], layers=group, n_boot=n_boot,
+                                   C={s: fitted[s]["logistic"].C for s in ("base", "aligned") if "logistic" in fitted[s]}
+                                   or None, clusters=ents_te))
+        del Xs
+    probes: dict = {}
+    rows = []
+    for side in store.sides:
+        probes[side] = {}
+        for kind, sets in parts[side].items():
+            Cs = None if sets[0].C is None else [c for p in sets for c in p.C]
+            probes[side][kind] = ProbeSet(kind, layers, torch.cat([p.w for p in sets]), torch.cat([p.b for p in sets]), Cs)
+            t = max_over_layers_test(torch.cat(test_scores[side][kind]), y[tet], accuracy, clusters=ents_te, n_perm=1000,
+                                     seed=seed)
+            rows.append({"model": side, "layer": layers[t["layer"]], "probe": kind, "split": "test",
+                         "metric": "p_any_layer", "value": t["p_value"], "ci_low": float("nan"), "ci_high": float("nan")})
+    frames.append(pd.DataFrame(rows, columns=frames[0].columns))
     return ProbeResult(pd.concat(frames, ignore_index=True), probes)

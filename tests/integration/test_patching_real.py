@@ -13,8 +13,8 @@ pytestmark = pytest.mark.integration
 def test_sweep_equals_transformer_lens_on_the_real_base(base):
     model = base
     tok = model.tokenizer
-    clean = tok(["The Eiffel Tower is in the city of", "The Colosseum is in the city of"], return_tensors="pt").input_ids
-    corrupt = tok(["The Eiffel Tower is in the city of", "The Colosseum is in the city of"][::-1], return_tensors="pt").input_ids
+    clean = tok(["The Eiffel Tower is in", "The Colosseum is in"], return_tensors="pt").input_ids  # 6 tokens each
+    corrupt = tok(["The Eiffel Tower is in", "The Colosseum is in"][::-1], return_tensors="pt").input_ids
     assert clean.shape == corrupt.shape
     paris, rome = tok(" Paris", add_special_tokens=False).input_ids[0], tok(" Rome", add_special_tokens=False).input_ids[0]
     with torch.inference_mode():

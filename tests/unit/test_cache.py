@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -143,6 +145,37 @@ def test_probe_store_on_a_cached_pair(pair, tmp_path):
     assert set(probes) == {"base", "aligned"} and probes["base"]["logistic"].w.shape == (2, pair.d_model)
     with pytest.raises(ValueError, match="need train and test rows"):
         probe_store(store, train_mask=[False] * 120)
+
+
+def test_probe_store_in_layer_groups_gives_the_same_figures(pair, tmp_path, monkeypatch):
+    from interp.probes import pipeline, probe_store
+
+    ds = arithmetic_statements(120, digits=(1, 2))
+    store = cache_activations(pair, ds, layers=[0, 1], positions=["last"], batch_size=32, out_dir=tmp_path, progress=False)
+    whole, probes = probe_store(store, n_boot=10)
+    read = []
+    real = pipeline.stack_layers
+    monkeypatch.setattr(pipeline, "stack_layers", lambda *a, **k: read.append(k.get("layers")) or real(*a, **k))
+    one_layer = 1.5 * 120 * pair.d_model * 4 * 2 / 2**30  # room for one layer of both sides
+    grouped, gprobes = probe_store(store, n_boot=10, max_memory_gb=one_layer)
+    assert read == [[0], [0], [1], [1]]  # one layer of each side at a time, never the whole stack
+    key = ["model", "probe", "split", "metric", "layer"]
+    a, b = (f.sort_values(key).reset_index(drop=True) for f in (whole, grouped))
+    pd.testing.assert_frame_equal(a[key], b[key])
+    # The per-layer fits agree to float precision (w within 1e-6, below); every threshold metric is
+    # then equal. AUROC ranks the scores, and at layer 0 (near chance, many near-equal scores) a
+    # 1e-7 change reorders a few pairs, so it is held to 0.06 there.
+    off = ~np.isclose(a.value, b.value, atol=1e-6, equal_nan=True)
+    assert (a.metric[off] == "auroc").all() and (a.layer[off] == 0).all(), a[off]
+    assert np.allclose(a.value, b.value, atol=0.06, equal_nan=True)
+    same = (a.metric != "auroc").to_numpy()
+    assert np.allclose(a.ci_low[same], b.ci_low[same], atol=1e-6, equal_nan=True)
+    assert np.allclose(a.ci_high[same], b.ci_high[same], atol=1e-6, equal_nan=True)
+    for side in ("base", "aligned"):
+        assert torch.allclose(probes[side]["logistic"].w, gprobes[side]["logistic"].w, atol=1e-6)
+        assert probes[side]["logistic"].C == gprobes[side]["logistic"].C
+    with pytest.raises(ValueError, match="max_memory_gb must be > 0"):
+        probe_store(store, max_memory_gb=0.0)
 
 
 def test_a_partial_store_refuses_reads_unless_asked_and_then_rows_line_up(pair, data, tmp_path, monkeypatch):
