@@ -91,6 +91,7 @@ def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainCon
             kept.append(x.detach())
         f = model.encode(x)
         recon = model.decode(f)
+        recon = recon.unsqueeze(1) if recon.dim() == 2 else recon  # an SAE decodes to [batch, d]
         err = x - recon
         mse = err.pow(2).sum(-1).mean()
         var = (x - x.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12)

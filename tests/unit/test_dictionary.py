@@ -113,3 +113,24 @@ def test_paired_rows_need_one_format_for_both_sides(tiny_gemma_dir, tmp_path):
     batch = next(paired_batches(rows, 8))
     assert batch.shape == (8, 2, rows.shape[-1])
     assert batch.pow(2).sum(-1).mean() == pytest.approx(rows.shape[-1], rel=0.5)
+
+
+def test_a_batch_topk_sae_trains_on_its_own_reconstruction_error():
+    """An SAE decodes to [batch, d]; its loss must compare each row with its own reconstruction
+    (a [batch, 1, d] - [batch, d] broadcast once compared every row with every reconstruction)."""
+    g = torch.Generator().manual_seed(0)
+    feats = torch.nn.functional.normalize(torch.randn(48, 32, generator=g), dim=-1)
+    rows = []
+    for _ in range(8):
+        codes = (torch.rand(256, 48, generator=g) < 0.06).float() * (1 + torch.rand(256, 48, generator=g))
+        rows.append(codes @ feats)
+    sae = BatchTopKSAE(32, 96, k=4)
+    history = train_dictionary(sae, rows, TrainConfig(steps=400, lr=3e-3, warmup=20), progress=False)
+    x = rows[0]
+    with torch.no_grad():
+        sae.train()
+        err = (x - sae.decode(sae.encode(x))).pow(2).sum(-1).mean()
+    assert history.mse.iloc[-1] < 0.2 * history.mse.iloc[0]
+    assert float(err) < 0.3 * float(x.pow(2).sum(-1).mean())  # the batch-rule reconstruction of real rows
+    sae.eval()
+    assert reconstruction_stats(sae, rows)["fve_model"] > 0.7
