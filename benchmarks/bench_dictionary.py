@@ -119,7 +119,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 20 on the CPU, 200 on a GPU)")
     p.add_argument("--wheels", default=None, help="install dictionary_learning from these wheels (no network)")
     p.add_argument("--speed-only", action="store_true", help="skip the planted benchmark")
+    for key in SAE_SHAPE:
+        p.add_argument(f"--{key}", type=int, default=SAE_SHAPE[key], help=f"SAE comparison: {key}")
     args = p.parse_args()
+    SAE_SHAPE.update({key: getattr(args, key) for key in SAE_SHAPE})
     steps = args.steps or (20 if args.device == "cpu" else 200)
     warm = 3 if args.device == "cpu" else 20
     t0 = time.perf_counter()
