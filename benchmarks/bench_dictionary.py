@@ -31,7 +31,7 @@ from interp.dictionary import BatchTopKSAE, Crosscoder, PlantedData, TrainConfig
 from interp.paths import cache_dir
 
 DL_NO_DEPS = ["dictionary_learning==0.1.0", "nnsight==0.3.7"]
-DL_WITH_DEPS = ["python-socketio[client]"]  # what nnsight imports at import time beyond torch / transformers
+DL_WITH_DEPS = ["python-socketio[client]", "pydantic>=2.9"]  # what nnsight imports beyond torch / transformers
 # The same steady-state work for both: d, width, k, batch, steps, warm-up steps; fp32.
 SAE_SHAPE = {"d": 640, "width": 4096, "k": 32, "batch": 1024}
 
