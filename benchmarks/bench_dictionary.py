@@ -58,7 +58,10 @@ print(json.dumps({"tokens_per_s": steps * batch / (time.perf_counter() - start)}
 
 def dl_env(wheels: str | None = None) -> Path:
     """dictionary_learning's own environment (a ``pip --target`` folder), installed once."""
-    target = cache_dir("bench", "dictionary_learning-0.1.0")
+    import hashlib
+
+    tag = hashlib.sha256(json.dumps([DL_NO_DEPS, DL_WITH_DEPS]).encode()).hexdigest()[:8]  # another list, another env
+    target = cache_dir("bench", f"dictionary_learning-0.1.0-{tag}")
     if (target / ".complete").is_file():
         return target
     tmp = target.with_name(target.name + ".tmp")
