@@ -85,6 +85,26 @@ class Crosscoder(nn.Module):
     def decode(self, f: Float[Tensor, "batch width"]) -> Float[Tensor, "batch n_models d_model"]:
         return torch.einsum("bw,wmd->bmd", f, self.W_dec) + self.b_dec
 
+    def batch_topk_sparse(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The training rule's active latents as ``(pre, rows, cols, vals)``: the ``k * batch``
+        largest weighted pre-activations of the batch, sorted by row (``vals`` keep the graph)."""
+        x = x.unsqueeze(1) if x.dim() == 2 else x
+        pre = self.pre_acts(x)  # [B, W]
+        B, W = pre.shape
+        score = (pre * self.decoder_norms().sum(-1)).flatten()
+        n = min(score.numel(), int(self.k) * B)
+        idx = score.topk(n, sorted=False).indices.sort().values  # row-major: grouped by row
+        return pre, idx // W, idx % W, pre.flatten()[idx]
+
+    def decode_sparse(self, rows: Tensor, cols: Tensor, vals: Tensor, batch: int) -> Tensor:
+        """``decode`` of a sparse code (``rows, cols, vals`` sorted by row): gathers the ``k``
+        active decoder rows per token instead of a dense ``[batch, width] @ [width, d]`` product."""
+        counts = torch.bincount(rows, minlength=batch)
+        offsets = torch.cumsum(counts, 0) - counts
+        flat = self.W_dec.reshape(self.width, -1)
+        out = torch.nn.functional.embedding_bag(cols, flat, offsets, mode="sum", per_sample_weights=vals)
+        return out.view(batch, self.n_models, self.d_model) + self.b_dec
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         f = self.encode(x)
         return self.decode(f), f

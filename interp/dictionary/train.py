@@ -89,20 +89,26 @@ def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainCon
         x = _as_models(x.to(model.W_dec.device, model.W_dec.dtype), model.n_models)
         if len(kept) < cfg.threshold_batches:
             kept.append(x.detach())
-        f = model.encode(x)
-        recon = model.decode(f)
-        recon = recon.unsqueeze(1) if recon.dim() == 2 else recon  # an SAE decodes to [batch, d]
+        if model.k is not None:  # BatchTopK: decode only the active latents (k per token on average)
+            pre, rows, cols, vals = model.batch_topk_sparse(x)
+            recon = Crosscoder.decode_sparse(model, rows, cols, vals, x.shape[0])
+            live = vals > 0
+            fired = torch.bincount(cols[live], minlength=model.width) > 0
+            l0 = live.sum() / x.shape[0]
+        else:
+            f = model.encode(x)
+            recon = Crosscoder.decode(model, f)
+            fired, l0 = (f > 0).any(0), (f > 0).sum(-1).float().mean()
         err = x - recon
         mse = err.pow(2).sum(-1).mean()
         var = (x - x.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12)
         loss = mse
         if model.k is None:
             loss = loss + cfg.l1_coeff * (f * model.decoder_norms().sum(-1)).sum(-1).mean() * var / x.shape[-1]
-        fired = (f > 0).any(0)
         since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + x.shape[0])
         dead = since_fired > cfg.dead_after
         if model.k is not None and cfg.aux_k and dead.any():
-            pre = model.pre_acts(x).masked_fill(~dead, 0.0)
+            pre = pre.masked_fill(~dead, 0.0)
             k_aux = min(cfg.aux_k, int(dead.sum()))
             aux = _topk_rows(pre, k_aux)
             aux_recon = torch.einsum("bw,wmd->bmd", aux, model.W_dec)
@@ -116,7 +122,7 @@ def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainCon
         model.normalise_decoder()
         if step % 10 == 0 or step == cfg.steps - 1:
             row = {"step": step, "loss": float(loss.detach()), "mse": float(mse.detach()), "fve": float(1 - mse.detach() / var),
-                   "l0": float((f > 0).sum(-1).float().mean()), "dead": float(dead.float().mean())}
+                   "l0": float(l0), "dead": float(dead.float().mean())}
             history.append(row)
             bar.set_postfix(fve=f"{row['fve']:.3f}", l0=f"{row['l0']:.1f}", dead=f"{row['dead']:.2f}")
     model.eval()

@@ -134,3 +134,24 @@ def test_a_batch_topk_sae_trains_on_its_own_reconstruction_error():
     assert float(err) < 0.3 * float(x.pow(2).sum(-1).mean())  # the batch-rule reconstruction of real rows
     sae.eval()
     assert reconstruction_stats(sae, rows)["fve_model"] > 0.7
+
+
+@pytest.mark.parametrize("n_models", [1, 2])
+def test_the_sparse_decode_gives_the_dense_loss_and_gradients(n_models):
+    """Training decodes only the active latents (embedding_bag); the loss and every gradient equal
+    the dense [batch, width] @ [width, d] computation of the same BatchTopK code."""
+    torch.manual_seed(0)
+    model = Crosscoder(16, 64, n_models, k=4)
+    x = torch.randn(32, n_models, 16)
+    pre, rows, cols, vals = model.batch_topk_sparse(x)
+    sparse = (x - Crosscoder.decode_sparse(model, rows, cols, vals, 32)).pow(2).sum(-1).mean()
+    sparse.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    f = model.encode(x, batch_rule=True)
+    dense = (x - Crosscoder.decode(model, f)).pow(2).sum(-1).mean()
+    dense.backward()
+    assert torch.allclose(sparse, dense, atol=1e-5)
+    assert int((f > 0).sum()) == int((vals > 0).sum())
+    for n, p in model.named_parameters():
+        assert torch.allclose(grads[n], p.grad, atol=1e-5), n
