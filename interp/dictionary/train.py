@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.dictionary.models import Crosscoder
+from interp.dictionary.models import Crosscoder, _batch_topk
 
 __all__ = ["TrainConfig", "train_dictionary"]
 
@@ -35,6 +35,7 @@ class TrainConfig:
         aux_coeff: weight of the auxiliary loss.
         dead_after: tokens without firing after which a latent counts as dead.
         threshold_batches: batches used to fit the inference threshold at the end.
+        sparse_decode: decode only the active latents in training (``None``: see :meth:`sparse_for`).
     """
 
     steps: int = 2000
@@ -46,6 +47,18 @@ class TrainConfig:
     aux_coeff: float = 1 / 32
     dead_after: int = 100_000
     threshold_batches: int = 8
+    sparse_decode: bool | None = None
+
+    def sparse_for(self, model: "Crosscoder", device: torch.device) -> bool:
+        """Whether BatchTopK training decodes only the active latents: ``sparse_decode``, or by
+        default on the CPU always, on a GPU when the decoder has at least 8M entries (below that a
+        GPU step is bound by kernel launches and the dense product is faster; measured on an H200:
+        0.77x at 4096 x 640, 1.65x vs dictionary_learning at 16384 x 2304)."""
+        if model.k is None:
+            return False
+        if self.sparse_decode is not None:
+            return self.sparse_decode
+        return device.type == "cpu" or model.W_dec.numel() >= 8 * 2**20
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.lr <= 0 or not 0 <= self.decay_from <= 1:
@@ -79,6 +92,7 @@ def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainCon
     history, kept = [], []
     source: Iterator[Tensor] = iter(batches)
     model.train()
+    sparse = cfg.sparse_for(model, model.W_dec.device)
     bar = tqdm(range(cfg.steps), desc="dictionary", unit="step", disable=not progress)
     for step in bar:
         try:
@@ -89,14 +103,18 @@ def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainCon
         x = _as_models(x.to(model.W_dec.device, model.W_dec.dtype), model.n_models)
         if len(kept) < cfg.threshold_batches:
             kept.append(x.detach())
-        if model.k is not None:  # BatchTopK: decode only the active latents (k per token on average)
+        if sparse:  # BatchTopK: decode only the active latents (k per token on average)
             pre, rows, cols, vals = model.batch_topk_sparse(x)
             recon = Crosscoder.decode_sparse(model, rows, cols, vals, x.shape[0])
             live = vals > 0
             fired = torch.bincount(cols[live], minlength=model.width) > 0
             l0 = live.sum() / x.shape[0]
         else:
-            f = model.encode(x)
+            if model.k is not None:
+                pre = model.pre_acts(x)
+                f = _batch_topk_of(model, pre)
+            else:
+                f = model.encode(x)
             recon = Crosscoder.decode(model, f)
             fired, l0 = (f > 0).any(0), (f > 0).sum(-1).float().mean()
         err = x - recon
@@ -135,3 +153,8 @@ def _topk_rows(pre: Tensor, k: int) -> Tensor:
     """Per row, keep the ``k`` largest entries of ``pre``."""
     vals, idx = pre.topk(k, dim=-1)
     return torch.zeros_like(pre).scatter(-1, idx, vals)
+
+
+def _batch_topk_of(model: Crosscoder, pre: Tensor) -> Tensor:
+    """The training rule on already computed pre-activations (dense code)."""
+    return _batch_topk(pre, pre * model.decoder_norms().sum(-1), int(model.k))

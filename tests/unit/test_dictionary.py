@@ -155,3 +155,17 @@ def test_the_sparse_decode_gives_the_dense_loss_and_gradients(n_models):
     assert int((f > 0).sum()) == int((vals > 0).sum())
     for n, p in model.named_parameters():
         assert torch.allclose(grads[n], p.grad, atol=1e-5), n
+
+
+def test_sparse_and_dense_training_follow_the_same_path():
+    rows = [torch.randn(64, 2, 16, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    runs = []
+    for sparse in (True, False):
+        model = Crosscoder(16, 64, 2, k=4)
+        hist = train_dictionary(model, rows, TrainConfig(steps=30, lr=1e-3, warmup=5, sparse_decode=sparse), progress=False)
+        runs.append((hist, model.W_dec.detach().clone()))
+    assert torch.allclose(runs[0][1], runs[1][1], atol=1e-4)
+    assert abs(runs[0][0].mse.iloc[-1] - runs[1][0].mse.iloc[-1]) < 1e-4
+    assert TrainConfig().sparse_for(Crosscoder(16, 64, 2, k=4), torch.device("cpu"))
+    assert not TrainConfig().sparse_for(Crosscoder(16, 64, 2, k=4), torch.device("cuda"))  # small: dense on a GPU
+    assert not TrainConfig().sparse_for(Crosscoder(16, 64, 2, k=None), torch.device("cpu"))  # L1: dense
