@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip "setuptools>=77"
 	$(PIP) install $(TORCH)
-	$(PIP) install -e ".[dev,figures]"
+	$(PIP) install -e ".[dev,figures,quant]"
 	touch $@
 
 # Static figure export (kaleido) and the report's browser test need a Chrome/Chromium. Where none is

@@ -115,11 +115,14 @@ def load_hf(
     device: "str | torch.device | None" = None,
     dtype: torch.dtype | None = None,
     device_map: "str | dict | None" = None,
+    quantize: str | None = None,
 ) -> tuple[Any, Any]:
     """The plain Hugging Face model (eager attention, eval mode) and tokenizer for ``spec``.
 
     ``device_map`` (``"auto"``, ``"balanced"`` or a dict, as in transformers / Accelerate) spreads
-    the layers over several GPUs instead of putting the model on ``device``.
+    the layers over several GPUs instead of putting the model on ``device``. ``quantize``
+    (``"8bit"`` or ``"4bit"``, bitsandbytes; CPU or GPU) stores the linear layers' weights in 8 or
+    4 bits, for a side that is only read (the frozen base); not with an adapter.
 
     Used as the reference implementation in tests and benchmarks, and by :func:`load_model`.
     """
@@ -133,12 +136,42 @@ def load_hf(
     source = resolve_source(spec)
     tokenizer = _load_tokenizer(spec, source)
     kwargs = {"device_map": device_map} if device_map is not None else {}
+    if quantize is not None:
+        kwargs |= {"quantization_config": _quantization(quantize, dtype, spec),
+                   "device_map": device_map if device_map is not None else {"": str(device)}}
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation="eager", **kwargs)
     if spec.adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
-    return (model if device_map is not None else model.to(device)).eval(), tokenizer
+    return (model if "device_map" in kwargs else model.to(device)).eval(), tokenizer
+
+
+QUANTIZE = ("8bit", "4bit")
+
+
+def _quantization(quantize: str, dtype: torch.dtype, spec: ModelSpec) -> Any:
+    """The bitsandbytes config for ``quantize``, with clear errors for what cannot work."""
+    if quantize not in QUANTIZE:
+        raise ValueError(f"quantize must be one of {QUANTIZE} (or None), got {quantize!r}")
+    if spec.adapter is not None:
+        raise ValueError(f"{spec.label}: quantize= is for a side without an adapter (the frozen base); merging a LoRA "
+                         "adapter into quantized weights would round it away. Load the adapted side unquantized")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        raise ImportError("quantize= needs bitsandbytes: pip install 'interp[quant]' (or pip install bitsandbytes)") from e
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_type="nf4")
+
+
+def is_quantized(model: Any) -> bool:
+    """True for a model (bridge or HF) loaded with ``quantize=``."""
+    hf = getattr(model, "original_model", model)
+    return getattr(hf, "hf_quantizer", None) is not None or getattr(hf.config, "quantization_config", None) is not None
 
 
 def bridge_from_hf(model: Any, tokenizer: Any, spec: ModelSpec) -> TransformerBridge:
@@ -164,6 +197,7 @@ def load_model(
     device: "str | torch.device | None" = None,
     dtype: torch.dtype | None = None,
     device_map: "str | dict | None" = None,
+    quantize: str | None = None,
 ) -> TransformerBridge:
     """Load a checkpoint as a ``TransformerBridge`` ready for ``torch.inference_mode()``.
 
@@ -175,6 +209,8 @@ def load_model(
         device_map: spread the model over several GPUs (``"auto"``, ``"balanced"``, or a dict of
             module name -> device); inputs then go to the embedding's GPU and every analysis
             gathers per-layer tensors there (:func:`interp.runtime.input_device`).
+        quantize: ``"8bit"`` or ``"4bit"`` weights (bitsandbytes, ``pip install 'interp[quant]'``)
+            for a side that is only read; see :func:`load_hf`.
 
     Example:
         >>> import torch
@@ -185,7 +221,7 @@ def load_model(
         ...                                     names_filter=hooks.resid_post(5))
     """
     spec = as_spec(spec)
-    model, tokenizer = load_hf(spec, device=device, dtype=dtype, device_map=device_map)
+    model, tokenizer = load_hf(spec, device=device, dtype=dtype, device_map=device_map, quantize=quantize)
     return bridge_from_hf(model, tokenizer, spec)
 
 

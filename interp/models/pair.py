@@ -147,6 +147,7 @@ def load_pair(
     devices: "dict[str, str | torch.device | dict] | None" = None,
     allow_placeholder: bool = False,
     share_weights: bool = True,
+    quantize: "dict[str, str] | None" = None,
 ) -> ModelPair:
     """Load a registered pair by name, or a pair from two specs ``(base, aligned)``.
 
@@ -161,6 +162,10 @@ def load_pair(
     When the aligned side is the base's checkpoint plus a LoRA adapter on the same device, the two
     models share every parameter the adapter leaves alone (one copy of the base weights; see
     :mod:`interp.models.shared`); ``share_weights=False`` loads two independent copies.
+
+    ``quantize`` per side, e.g. ``{"base": "8bit"}`` (or ``"4bit"``): that side's linear weights in
+    8 or 4 bits (bitsandbytes), for the frozen side that is only read; a quantized base is not
+    shared with the aligned side, and weight restores and orthogonalisation refuse quantized weights.
 
     With two specs, the base formats prompts as plain text and the aligned side with its chat
     template (strings are turned into specs that say so).
@@ -200,7 +205,13 @@ def load_pair(
 
     if devices is not None and set(devices) - set(SIDES):
         raise ValueError(f"devices takes the sides {SIDES}, got {sorted(devices)}")
-    if share_weights and _can_share(base_spec, aligned_spec, placement("base"), placement("aligned")):
+    quantize = dict(quantize or {})
+    if set(quantize) - set(SIDES):
+        raise ValueError(f"quantize takes the sides {SIDES}, got {sorted(quantize)}")
+    if quantize:
+        base = load_model(base_spec, dtype=dtype, quantize=quantize.get("base"), **placement("base"))
+        aligned = load_model(aligned_spec, dtype=dtype, quantize=quantize.get("aligned"), **placement("aligned"))
+    elif share_weights and _can_share(base_spec, aligned_spec, placement("base"), placement("aligned")):
         from interp.models.load import _load_tokenizer, bridge_from_hf, load_hf, resolve_source
         from interp.models.shared import load_adapter_sharing
 

@@ -154,6 +154,11 @@ def orthogonalize_weights_inplace(model: TransformerBridge, direction: Float[Ten
     directly (Llama, Mistral, Gemma, Qwen, Phi-3, GPT-NeoX, GPT-2). A tied unembedding is untied
     first (it reads the stream; editing it would change the logits). Models with norms after the
     projections (Gemma 2/3, OLMo-2) have no such weight edit; they are refused."""
+    from interp.models.load import is_quantized
+
+    if is_quantized(model):
+        raise ValueError("orthogonalize_weights_inplace edits weights; this model was loaded with quantize= (packed "
+                         "integer weights). Load it unquantized, or use the ablated(...) hooks")
     r = _unit(direction.float())
     arch = arch_of(model)
     if arch.family.post_norm:

@@ -70,6 +70,11 @@ class WeightRestore(Intervention):
         return None
 
     def _pairs(self, model: TransformerBridge) -> list[tuple[Tensor, Tensor]]:
+        from interp.models.load import is_quantized
+
+        if is_quantized(self.source) or is_quantized(model):
+            raise ValueError("WeightRestore copies weights between the models; one of them was loaded with quantize=, "
+                             "whose weights are packed integers. Load both sides unquantized for weight restores")
         if self.everything:
             dst = dict(model.original_model.named_parameters())
             src = dict(self.source.original_model.named_parameters())
