@@ -157,10 +157,10 @@ def _quantization(quantize: str, dtype: torch.dtype, spec: ModelSpec) -> Any:
     if spec.adapter is not None:
         raise ValueError(f"{spec.label}: quantize= is for a side without an adapter (the frozen base); merging a LoRA "
                          "adapter into quantized weights would round it away. Load the adapted side unquantized")
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError as e:
-        raise ImportError("quantize= needs bitsandbytes: pip install 'interp[quant]' (or pip install bitsandbytes)") from e
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ImportError("quantize= needs bitsandbytes: pip install 'interp[quant]' (or pip install bitsandbytes)")
     from transformers import BitsAndBytesConfig
 
     if quantize == "8bit":
