@@ -126,13 +126,13 @@ def _run_worker(tiny_gemma_dir, out, n, shard, extra_env=None):
 @pytest.mark.slow
 def test_peak_memory_is_bounded_by_the_shard_not_the_dataset(tiny_gemma_dir, tmp_path):
     small = _run_worker(tiny_gemma_dir, tmp_path / "small", 200, 100)
-    large = _run_worker(tiny_gemma_dir, tmp_path / "large", 4000, 100)
+    large = _run_worker(tiny_gemma_dir, tmp_path / "large", 2000, 100)
     # One example: 5 hooks x 2 layers x 4 positions x 64 floats x 4 bytes, for 2 sides.
     per_example = 5 * 2 * 4 * 64 * 4 * 2
     shard = 100 * per_example
     growth = large - small
     assert growth <= shard + 8 * 2**20, (growth, shard)
-    assert 3800 * per_example > shard + 8 * 2**20  # had the run kept everything, this test would fail
+    assert 1800 * per_example > shard + 8 * 2**20  # had the run kept everything, this test would fail
 
 
 def test_probe_store_on_a_cached_pair(pair, tmp_path):
