@@ -6,6 +6,7 @@ LoRA adapter and a chat template). The bridge runs in raw HF numerics (no weight
 mode, fp32 on CPU and bf16 on GPU unless told otherwise.
 """
 
+import logging
 import os
 import re
 import weakref
@@ -19,6 +20,10 @@ from interp.models.chat_templates import resolve_template
 from interp.models.gguf import convert_gguf
 from interp.models.packaged import PACKAGED, materialize
 from interp.models.spec import ModelSpec, as_spec
+
+# bitsandbytes (the [quant] extra), imported by transformers whenever it is installed, logs at import
+# that an optional CPU 4-bit kernel package is absent; its own fallback is used. Not the user's concern.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 __all__ = [
     "load_model",
