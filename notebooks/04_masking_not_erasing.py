@@ -75,13 +75,13 @@ steer.figure(f"Adding the refusal direction at layer {layer}")
 # refuses (chemistry) or abstains on, each intervention is scored by the share of the gap it closes,
 # next to its guards (next-token KL, accuracy on facts the aligned model already answers). The
 # directions, subspaces and learned edits were selected and fitted on train facts only; the default
-# pair ships that fit (`interp unmask --fit` makes it again). Four facts per set and three subspace
-# doses keep this notebook quick; `interp unmask --n 24` (doses 1, 2, 4, 8) is the measured run.
+# pair ships that fit (`interp unmask --fit` makes it again). Three facts per set and two doses keep
+# this notebook quick; `interp unmask --n 24` (doses 1, 2, 4, 8) is the measured run.
 
 # %%
 from interp.unmask import default_fit_dir, facts_for, run_unmask
 
-unmasked = run_unmask(pair, facts_for("default"), n=4, fit=default_fit_dir("default"), ks=(1, 2, 4), restore_ks=(1, 4),
+unmasked = run_unmask(pair, facts_for("default"), n=3, fit=default_fit_dir("default"), ks=(1, 4), restore_ks=(1, 4),
                       n_boot=200, progress=False)
 unmasked.summary()
 

@@ -45,7 +45,7 @@ class DemoConfig:
             self.n_boot = min(self.n_boot, 50)
             self.patch_prompts = min(self.patch_prompts, 4)
             self.diff_prompts = min(self.diff_prompts, 6)
-            self.unmask_n = min(self.unmask_n, 4)
+            self.unmask_n = min(self.unmask_n, 3)
             self.unmask_doses = (1, 4)
             self.direction_layers = tuple(self.direction_layers[1:3]) or self.direction_layers
         if self.batch_size < 1:
