@@ -23,7 +23,7 @@ def test_the_default_pair_ships_a_fit_selected_on_train_facts():
 
 
 def test_unmask_json_interface(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "interp.cli", "unmask", "--n", "4", "--doses", "1,4", "--json", "--out", str(tmp_path)],
+    run = subprocess.run([sys.executable, "-m", "interp.cli", "unmask", "--n", "2", "--doses", "1,4", "--json", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [json.loads(x) for x in run.stdout.strip().splitlines()]
@@ -41,6 +41,8 @@ def test_unmask_json_interface(tmp_path):
     assert none["refused"]["gap_recovered"] == 0.0  # the aligned model itself recovers nothing
     best = lines[-1]["best"]
     assert set(best) >= {"method", "gap_recovered", "kl", "guard_accuracy_drop", "n"}
-    assert best["method"] in ("direction", "subspace", "steering", "lowrank") and best["n"] == 4
+    # The headline row is a rank <= 4 activation intervention, on the 2 facts asked for (the finding
+    # itself is the README's n = 24 run).
+    assert best["method"] in ("direction", "subspace", "steering", "lowrank") and best["n"] == 2
     for name in ("unmask.csv", "unmask_facts.csv", "unmask_gap_vs_kl_refused.fig.json"):
         assert (tmp_path / name).is_file(), name
