@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import torch
 
 __all__ = ["world", "rank_and_world", "is_main", "active", "local", "barrier", "mine", "gather_indexed",
-           "split_cells"]
+           "split_cells", "split_layers"]
 
 T = TypeVar("T")
 _LOCAL = [0]  # > 0 inside local(): nested library calls run undivided on this rank
@@ -142,7 +142,15 @@ def split_cells(run: Callable[..., torch.Tensor], positions: torch.Tensor, value
             part = run(layers=list(layers), positions=positions[idx], value_positions=value_positions[idx])
             got = gather_indexed({c: part[:, j] for j, c in enumerate(idx)}, n_cells)
             return torch.stack(got, 1).to(part.device)
-        idx = list(range(rank, len(layers), size))
-        part = run(layers=[layers[i] for i in idx], positions=positions, value_positions=value_positions) if idx else None
-        got = gather_indexed({i: part[j] for j, i in enumerate(idx)} if part is not None else {}, len(layers))
-        return torch.stack(got).to(positions.device)
+    return split_layers(lambda part: run(layers=part, positions=positions, value_positions=value_positions), layers,
+                        positions.device)
+
+
+def split_layers(run: Callable[[list[int]], torch.Tensor], layers: Sequence[int], device: torch.device) -> torch.Tensor:
+    """A result ``[layers, ...]`` with the layers split over ranks: ``run(part)`` computes the rows
+    of ``part`` undivided; each rank takes every ``world``-th layer; joined on ``device``."""
+    idx = mine(len(layers))
+    with local():
+        part = run([layers[i] for i in idx]) if idx else None
+    got = gather_indexed({i: part[j] for j, i in enumerate(idx)} if part is not None else {}, len(layers))
+    return torch.stack(got).to(device)

@@ -79,8 +79,17 @@ class Crosscoder(nn.Module):
             vals, idx = pre.topk(self.k, dim=-1)
             return torch.zeros_like(pre).scatter(-1, idx, vals)
         if use_batch or torch.isnan(self.threshold):
-            return _batch_topk(pre, pre * self.decoder_norms().sum(-1), self.k)
-        return pre * (pre * self.decoder_norms().sum(-1) > self.threshold)
+            return self.batch_rule(pre)
+        return pre * (self.weighted(pre) > self.threshold)
+
+    def weighted(self, pre: Tensor) -> Tensor:
+        """Pre-activations weighted by the latents' summed decoder norms (what BatchTopK ranks)."""
+        return pre * self.decoder_norms().sum(-1)
+
+    def batch_rule(self, pre: Tensor) -> Tensor:
+        """The training rule on pre-activations ``[batch, width]``: the ``k * batch`` largest
+        weighted entries of the batch kept, the rest zero."""
+        return _batch_topk(pre, self.weighted(pre), self.k)
 
     def decode(self, f: Float[Tensor, "batch width"]) -> Float[Tensor, "batch n_models d_model"]:
         return torch.einsum("bw,wmd->bmd", f, self.W_dec) + self.b_dec
@@ -91,7 +100,7 @@ class Crosscoder(nn.Module):
         x = x.unsqueeze(1) if x.dim() == 2 else x
         pre = self.pre_acts(x)  # [B, W]
         B, W = pre.shape
-        score = (pre * self.decoder_norms().sum(-1)).flatten()
+        score = self.weighted(pre).flatten()
         n = min(score.numel(), int(self.k) * B)
         idx = score.topk(n, sorted=False).indices.sort().values  # row-major: grouped by row
         return pre, idx // W, idx % W, pre.flatten()[idx]
@@ -116,7 +125,7 @@ class Crosscoder(nn.Module):
         vals = []
         for x in batches:
             pre = self.pre_acts(x)
-            score = pre * self.decoder_norms().sum(-1)
+            score = self.weighted(pre)
             kept = _batch_topk(pre, score, self.k) > 0
             if kept.any():
                 vals.append(score[kept].min())

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.dictionary.models import Crosscoder, _batch_topk
+from interp.dictionary.models import Crosscoder
 
 __all__ = ["TrainConfig", "train_dictionary"]
 
@@ -110,11 +110,8 @@ def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainCon
             fired = torch.bincount(cols[live], minlength=model.width) > 0
             l0 = live.sum() / x.shape[0]
         else:
-            if model.k is not None:
-                pre = model.pre_acts(x)
-                f = _batch_topk_of(model, pre)
-            else:
-                f = model.encode(x)
+            pre = model.pre_acts(x)
+            f = pre if model.k is None else Crosscoder.batch_rule(model, pre)
             recon = Crosscoder.decode(model, f)
             fired, l0 = (f > 0).any(0), (f > 0).sum(-1).float().mean()
         err = x - recon
@@ -153,8 +150,3 @@ def _topk_rows(pre: Tensor, k: int) -> Tensor:
     """Per row, keep the ``k`` largest entries of ``pre``."""
     vals, idx = pre.topk(k, dim=-1)
     return torch.zeros_like(pre).scatter(-1, idx, vals)
-
-
-def _batch_topk_of(model: Crosscoder, pre: Tensor) -> Tensor:
-    """The training rule on already computed pre-activations (dense code)."""
-    return _batch_topk(pre, pre * model.decoder_norms().sum(-1), int(model.k))

@@ -57,18 +57,13 @@ def load_adapter_sharing(base_hf: nn.Module, adapter: str) -> nn.Module:
     params = dict(base_hf.named_parameters(remove_duplicate=False))
     buffers = dict(base_hf.named_buffers(remove_duplicate=False))
     for name, _ in list(skeleton.named_parameters(remove_duplicate=False)):
-        owner, _, leaf = name.rpartition(".")
-        mod = skeleton.get_submodule(owner) if owner else skeleton
         if name not in params:
             raise ValueError(f"the base model has no parameter {name!r}; pass the adapter's own base checkpoint")
+        mod, leaf = _owner(skeleton, name)
         mod._parameters[leaf] = params[name]
     for name, _ in list(skeleton.named_buffers(remove_duplicate=False)):
-        owner, _, leaf = name.rpartition(".")
-        mod = skeleton.get_submodule(owner) if owner else skeleton
+        mod, leaf = _owner(skeleton, name)
         mod._buffers[leaf] = buffers[name].clone()
-    for attr in ("hf_device_map",):
-        if hasattr(base_hf, attr):
-            setattr(skeleton, attr, getattr(base_hf, attr))
     flags = [(p, p.requires_grad) for p in base_hf.parameters()]
     try:
         peft_model = PeftModel.from_pretrained(skeleton, adapter)
@@ -88,3 +83,9 @@ def load_adapter_sharing(base_hf: nn.Module, adapter: str) -> nn.Module:
         if id(p) in base_ids:
             setattr(p, _MARK, True)  # the same object on both sides: marked for both
     return merged.eval()
+
+
+def _owner(model: nn.Module, name: str) -> tuple[nn.Module, str]:
+    """The module holding the parameter or buffer ``name`` and its attribute name there."""
+    owner, _, leaf = name.rpartition(".")
+    return (model.get_submodule(owner) if owner else model), leaf

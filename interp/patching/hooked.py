@@ -288,13 +288,10 @@ def head_sweep(
     layers = check_layers(layers, int(model.cfg.n_layers))
     b, positions, value_positions, mpos = cell_setup(model, batch, positions, value_positions, metric_position)
     if distributed.active():  # under torchrun: this rank's layers, gathered
-        idx = distributed.mine(len(layers))
-        with distributed.local():
-            part = head_sweep(model, batch, values, metric, layers=[layers[i] for i in idx], positions=positions,
-                              value_positions=value_positions, metric_position=metric_position,
-                              max_batch=max_batch) if idx else None
-        got = distributed.gather_indexed({i: part[j] for j, i in enumerate(idx)}, len(layers))
-        return torch.stack(got).to(b.input_ids.device)
+        return distributed.split_layers(
+            lambda part: head_sweep(model, batch, values, metric, layers=part, positions=positions,
+                                    value_positions=value_positions, metric_position=metric_position,
+                                    max_batch=max_batch), layers, b.input_ids.device)
     device, B, n_pos = b.input_ids.device, len(b), positions.shape[0]
     values = values.to(device)
     rows = torch.arange(B, device=device)
