@@ -27,13 +27,16 @@ def unmask_command(
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per answer (answers are judged on them).")] = 6,
     doses: Annotated[str, typer.Option(help="Comma-separated doses of the dose-responses: subspace dimensions "
                                        "ablated and numbers of best layers whose weights are restored.")] = "1,2,4,8",
+    methods: Annotated[Optional[str], typer.Option(help="Comma-separated intervention families to evaluate (default all: "
+                                                   "direction, subspace, steering, lowrank, weights, patch, prefill, "
+                                                   "few_shot); the aligned model itself is always measured.")] = None,
 ) -> None:
     """Unmask: gap recovered by ablated directions / subspaces, learned edits, weight restores, patches
     and prompt baselines on held-out facts the aligned model refuses or abstains on."""
     from interp.artifacts import save_artifacts
     from interp.commands import pair_from_options
     from interp.unmask import UnmaskFit, default_fit_dir, facts_for, fit_unmask, run_unmask, unmask_sets
-    from interp.unmask.run import as_plain
+    from interp.unmask.run import METHODS, as_plain
 
     try:
         ks = tuple(int(x) for x in doses.split(",") if x.strip())
@@ -41,6 +44,9 @@ def unmask_command(
         raise typer.BadParameter(f"--doses takes comma-separated integers such as 1,2,4,8, got {doses!r}") from None
     if not ks or min(ks) < 1:
         raise typer.BadParameter(f"--doses needs integers >= 1, got {doses!r}")
+    chosen = None if methods is None else tuple(m.strip() for m in methods.split(",") if m.strip())
+    if chosen is not None and (not chosen or set(chosen) - set(METHODS)):
+        raise typer.BadParameter(f"--methods takes a comma-separated subset of {','.join(METHODS)}, got {methods!r}")
     p, name = pair_from_options(pair, base, aligned, None, device)
     table = facts_for(name)
     folder = fit_dir or (default_fit_dir(name) if name else None)
@@ -58,7 +64,7 @@ def unmask_command(
         if fitted is None:
             typer.echo("no saved fit for this pair: selecting and fitting on train facts now (--fit saves it)", err=True)
     result = run_unmask(p, table, n=n, fit=fitted, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                        ks=ks, restore_ks=ks, progress=not as_json)
+                        ks=ks, restore_ks=ks, progress=not as_json, methods=chosen)
     save_artifacts(out, "unmask", result.frame)
     save_artifacts(out, "unmask_facts", result.per_fact)
     save_artifacts(out, "unmask_selection", result.fit.selection)

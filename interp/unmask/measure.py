@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.behavior import classify, generate, is_correct
+from interp.behavior.memo import remembered_answers
 from interp.models import ModelPair
 from interp.patching.directions import kl_last_token, last_logits
 from interp.prompts import encode
@@ -89,6 +90,7 @@ def unmask_sets(
     batch_size: int = 32,
     seed: int = 0,
     progress: bool = True,
+    remember: bool = True,
 ) -> UnmaskSets:
     """Build the evaluation sets from a fact table.
 
@@ -98,7 +100,9 @@ def unmask_sets(
             when absent, one few-shot prompt per fact) and ``category``.
         n: at most this many facts per mask (a seeded sample); ``n_guard``: guard size (default
             ``n``).
-    The aligned model's class on held-out facts is measured here (greedy, chat format).
+    The aligned model's class on held-out facts is measured here (greedy, chat format; answers
+    given before by the same weights are read back unless ``remember=False``: see
+    :mod:`interp.behavior.memo`).
     """
     missing = [c for c in _NEEDED if c not in table.columns]
     if missing:
@@ -117,8 +121,8 @@ def unmask_sets(
         held = pd.concat([held[held.base_correct],
                           unknown_pool.sample(min(len(unknown_pool), 4 * (n_guard or n)), random_state=seed)])
     prompts = side_prompts(pair, "aligned", list(held.text))
-    responses = generate(pair.aligned, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                         progress="unmask: aligned on held-out facts" if progress else False)
+    responses = remembered_answers(pair.aligned, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                   progress="unmask: aligned on held-out facts" if progress else False, remember=remember)
     held = held.assign(aligned_response=responses,
                        aligned_class=[classify(r, a) for r, a in zip(responses, held.aliases)])
     def take(frame: pd.DataFrame, k: int | None) -> pd.DataFrame:

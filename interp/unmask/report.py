@@ -60,12 +60,14 @@ def add_unmask_section(report, result: UnmaskResult, out: "str | os.PathLike[str
             report.figure(fig, caption)
         report.table(results_table(result, mask), f"'{mask}': every intervention (rank: activation-space rank; none for "
                                                   "localisation and prompt baselines).")
-    screen = result.weight_screen.sort_values("gain", ascending=False).groupby("mask").head(5)
-    report.table(screen, "Weight screen: the base's weights of one layer and block restored in the aligned model; gain in "
-                         "the answer's mean log-probability per token (top 5 per mask).")
-    patch = result.patch_screen.sort_values("value", ascending=False).groupby("mask").head(5)
-    report.table(patch, "Cross-model resid_pre sweep (base -> aligned) on the mask facts: logit(answer) - logit('I'); top 5 "
-                        "cells per mask.")
+    if len(result.weight_screen):  # screens run only when weight restores / patches were asked for
+        screen = result.weight_screen.sort_values("gain", ascending=False).groupby("mask").head(5)
+        report.table(screen, "Weight screen: the base's weights of one layer and block restored in the aligned model; gain "
+                             "in the answer's mean log-probability per token (top 5 per mask).")
+    if len(result.patch_screen):
+        patch = result.patch_screen.sort_values("value", ascending=False).groupby("mask").head(5)
+        report.table(patch, "Cross-model resid_pre sweep (base -> aligned) on the mask facts: logit(answer) - logit('I'); "
+                            "top 5 cells per mask.")
     pf = result.per_fact
     examples = pf[pf.set.str.startswith("mask:")].groupby(["method", "set"]).head(2)
     report.table(examples[["method", "setting", "set", "question", "answer", "base_answer", "aligned_answer",

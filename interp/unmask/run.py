@@ -33,11 +33,13 @@ from interp.unmask.localise import ActivationPatch, WeightRestore, patch_screen,
 from interp.unmask.measure import UnmaskSets, evaluate, unmask_sets
 from interp.results import Result
 
-__all__ = ["UnmaskResult", "run_unmask", "as_plain", "TARGETS"]
+__all__ = ["UnmaskResult", "run_unmask", "as_plain", "TARGETS", "METHODS"]
 
 #: The targets a headline intervention must meet (rank <= 4 in activation space).
 TARGETS = {"gap_recovered": 0.80, "kl": 0.2, "guard_accuracy_drop": 0.02, "max_rank": 4}
 _HEADLINE_METHODS = ("direction", "subspace", "steering", "lowrank")
+#: Every intervention family :func:`run_unmask` evaluates (``"none"``, the aligned model itself, always).
+METHODS = ("direction", "subspace", "steering", "lowrank", "weights", "patch", "prefill", "few_shot")
 
 
 @dataclass(repr=False)
@@ -124,7 +126,7 @@ def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.
         for e in edits.values():
             e.label = mask
             ivs.append(e)
-    for mask, screen in w_screen.groupby("mask", sort=False):
+    for mask, screen in (w_screen.groupby("mask", sort=False) if len(w_screen) else ()):
         by_layer = screen[screen.kind == "all"].set_index("layer").gain.sort_values(ascending=False)
         blocks = screen[screen.kind != "all"]
         top = (blocks if len(blocks) else screen).sort_values("gain", ascending=False).iloc[0]
@@ -173,6 +175,7 @@ def run_unmask(
     n_boot: int = 1000,
     seed: int = 0,
     progress: bool = True,
+    methods: Sequence[str] | None = None,
 ) -> UnmaskResult:
     """Measure every intervention on every mask of ``pair`` (see the module docs).
 
@@ -184,7 +187,14 @@ def run_unmask(
         ks: the subspace dimensions evaluated (the dose-response of the ablated subspace).
         restore_ks: how many of the best-screened layers' weights are restored (the weight
             dose-response; the single best block and all layers are always evaluated).
+        methods: the intervention families to evaluate (a subset of :data:`METHODS`; default all).
+            The aligned model itself (``"none"``) is always evaluated; the localisation screens
+            run only when ``"weights"`` or ``"patch"`` is asked for.
     """
+    methods = tuple(METHODS if methods is None else methods)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {list(METHODS)}, got {list(methods)}")
     if not ks or not restore_ks or min([*ks, *restore_ks]) < 1:
         raise ValueError(f"ks and restore_ks need at least one dose >= 1, got {list(ks)} and {list(restore_ks)}")
     t0 = time.perf_counter()
@@ -195,15 +205,17 @@ def run_unmask(
     elif not isinstance(fit, UnmaskFit):
         fit = UnmaskFit.load(fit)
     t1 = time.perf_counter()
-    w_screen, p_screen = weight_screen(pair, sets.masks, batch_size=batch_size), {}
-    for mask, frame in sets.masks.items():
-        p_screen[mask] = patch_screen(pair, frame, few_shot_formatter(table)).assign(mask=mask)
+    w_screen = weight_screen(pair, sets.masks, batch_size=batch_size) if "weights" in methods else pd.DataFrame()
+    p_screen = {mask: patch_screen(pair, frame, few_shot_formatter(table)).assign(mask=mask)
+                for mask, frame in sets.masks.items()} if "patch" in methods else {}
     t_screen = time.perf_counter() - t1
-    ivs = _interventions(pair, fit, sets, table, w_screen, p_screen, ks, restore_ks)
+    ivs = [iv for iv in _interventions(pair, fit, sets, table, w_screen, p_screen, ks, restore_ks)
+           if iv.method in ("none", *methods)]
     t2 = time.perf_counter()
     frame, per_fact = evaluate(pair, sets, ivs, max_new_tokens=max_new_tokens, batch_size=batch_size, n_boot=n_boot,
                                progress=progress)
     info = {"seconds": {"sets": round(t_sets, 1), "screens": round(t_screen, 1), "generation": round(time.perf_counter() - t2, 1),
                         "total": round(time.perf_counter() - t0, 1)}, "interventions": len(ivs), "n": n,
-            "fit": fit.info}
-    return UnmaskResult(frame, per_fact, sets, fit, w_screen, pd.concat(list(p_screen.values())), info)
+            "fit": fit.info, "methods": list(methods)}
+    p_frame = pd.concat(list(p_screen.values())) if p_screen else pd.DataFrame()
+    return UnmaskResult(frame, per_fact, sets, fit, w_screen, p_frame, info)

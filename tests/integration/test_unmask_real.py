@@ -23,13 +23,13 @@ def test_the_default_pair_ships_a_fit_selected_on_train_facts():
 
 
 def test_unmask_json_interface(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "interp.cli", "unmask", "--n", "2", "--doses", "1,4", "--json", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=900)
+    # Three families (every family runs in the demo and notebook 04): the interface, not the science.
+    run = subprocess.run([sys.executable, "-m", "interp.cli", "unmask", "--n", "2", "--doses", "1,4", "--json", "--out", str(tmp_path),
+                          "--methods", "direction,lowrank,prefill"], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [json.loads(x) for x in run.stdout.strip().splitlines()]
     methods = [x["method"] for x in lines[:-1]]
-    for m in ("none", "direction", "subspace", "steering", "lowrank", "weights", "patch", "prefill", "few_shot"):
-        assert m in methods, m
+    assert methods == ["none", "direction", "lowrank", "prefill"]  # the aligned model itself, then what was asked
     for line in lines[:-1]:
         for mask in ("refused", "abstained"):
             row = line[mask]
@@ -43,6 +43,6 @@ def test_unmask_json_interface(tmp_path):
     assert set(best) >= {"method", "gap_recovered", "kl", "guard_accuracy_drop", "n"}
     # The headline row is a rank <= 4 activation intervention, on the 2 facts asked for (the finding
     # itself is the README's n = 24 run).
-    assert best["method"] in ("direction", "subspace", "steering", "lowrank") and best["n"] == 2
+    assert best["method"] in ("direction", "lowrank") and best["n"] == 2
     for name in ("unmask.csv", "unmask_facts.csv", "unmask_gap_vs_kl_refused.fig.json"):
         assert (tmp_path / name).is_file(), name

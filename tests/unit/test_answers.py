@@ -64,3 +64,28 @@ def test_answer_logprobs_unembeds_only_the_answer_positions_and_matches_the_full
         mean_hooked, _ = answer_logprobs(model, b)  # through the bridge: the hook sees every position
     assert seen and seen[0][1] == b.input_ids.shape[1]
     assert torch.allclose(mean_hooked, mean, atol=1e-5)
+
+
+def test_remembered_answers_generate_only_what_these_weights_have_not_answered(tiny_gemma_dir, tmp_path, monkeypatch):
+    import torch
+
+    import interp.behavior.memo as memo
+    from interp import load_model
+    from interp.behavior import generate
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path))
+    model = load_model(tiny_gemma_dir, device="cpu", dtype=torch.float32)
+    asked: list[list[str]] = []
+    real = memo.generate
+    monkeypatch.setattr(memo, "generate", lambda m, p, **kw: asked.append(list(p)) or real(m, p, **kw))
+    first = memo.remembered_answers(model, ["a b", "c d"], max_new_tokens=3)
+    assert first == generate(model, ["a b", "c d"], max_new_tokens=3)
+    again = memo.remembered_answers(model, ["c d", "e f", "a b"], max_new_tokens=3)
+    assert asked == [["a b", "c d"], ["e f"]]  # only the new prompt was generated
+    assert again == [first[1], generate(model, ["e f"], max_new_tokens=3)[0], first[0]]
+    memo.remembered_answers(model, ["a b"], max_new_tokens=4)  # another length: asked again
+    with torch.no_grad():  # other weights: nothing is reused
+        next(model.original_model.parameters()).add_(0.5)
+    memo.remembered_answers(model, ["a b"], max_new_tokens=3)
+    assert asked[2:] == [["a b"], ["a b"]] and len(list((tmp_path / "answers").glob("*.json"))) == 3
+    assert not list((tmp_path / "answers").glob(".*tmp*"))

@@ -67,6 +67,8 @@ def test_analysis_commands_name_bad_arguments(tmp_path):
         (["cache", "--dataset", "poems"], "'poems' is not one of"),
         (["patch", "--kind", "embed"], "'embed' is not one of"),
         (["patch", "--direction", "up->down"], "is not one of"),
+        (["unmask", "--methods", "direction,magic"], "--methods takes a comma-separated subset of direction,subspace"),
+        (["unmask", "--doses", "0"], "--doses needs integers >= 1"),
     ]
     for args, message in cases:
         result = runner.invoke(app, args)
