@@ -19,7 +19,7 @@ Example::
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChatFormat", "FORMATS", "format_of", "stop_token_ids", "turn_token_ids", "bos_is_turn_marker"]
+__all__ = ["ChatFormat", "FORMATS", "format_of", "stop_token_ids", "turn_token_ids", "bos_is_turn_marker", "render_exchange"]
 
 _ALTERNATE = ("{%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}"
               "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
@@ -182,3 +182,20 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
         if tid is not None and tid not in out:
             out.append(tid)
     return out
+
+
+def render_exchange(tokenizer: Any, user: str, response: str) -> tuple[str, tuple[int, int] | None, tuple[int, int] | None]:
+    """One user turn and the model's response through the tokenizer's chat template, as text
+    without the leading BOS (the prompt encoder adds it): ``(text, user_span, response_span)``,
+    the spans being character ranges of the two contents in ``text`` (``None`` where the template
+    rewrote a content so that it cannot be found)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("render_exchange needs a tokenizer with a chat template (load the aligned side)")
+    text = tokenizer.apply_chat_template([{"role": "user", "content": user}, {"role": "assistant", "content": response}],
+                                         tokenize=False)
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and text.startswith(bos):
+        text = text[len(bos):]
+    u = text.find(user) if user else -1
+    r = text.find(response, u + len(user) if u >= 0 else 0) if response else -1
+    return text, ((u, u + len(user)) if u >= 0 else None), ((r, r + len(response)) if r >= 0 else None)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-__all__ = ["register", "dictionary_command"]
+__all__ = ["register", "dictionary_command", "corpus_command"]
 
 
 def dictionary_command(
@@ -23,6 +23,10 @@ def dictionary_command(
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 4e-4,
     out: Annotated[str, typer.Option(help="Folder for the crosscoder (sae-lens layout) and its tables.")] = "out/crosscoder",
     planted: Annotated[bool, typer.Option("--planted", help="Run the planted-feature benchmark instead (no store).")] = False,
+    corpus: Annotated[Optional[str], typer.Option(help="A paired corpus (`interp corpus`): cache it at the layer, "
+                                                  "train, and read the crosscoder (classes, causal test, latent "
+                                                  "browser, report) into --out.")] = None,
+    pair: Annotated[str, typer.Option(help="Registered pair (with --corpus).")] = "default",
 ) -> None:
     """Feature-level diffing: a crosscoder on base and aligned activations (latent classes, Latent
     Scaling, reconstruction), or the planted-feature benchmark."""
@@ -34,8 +38,18 @@ def dictionary_command(
         result = {kind: planted_benchmark(l1=kind == "l1") for kind in ("batchtopk", "l1")}
         typer.echo(json.dumps(result, indent=1))
         return
+    if corpus is not None:
+        from interp.commands import pair_from_options
+        from interp.workflows.crosscoder import run_crosscoder
+
+        if not (Path(corpus) / "corpus.json").is_file():
+            raise typer.BadParameter(f"--corpus {corpus!r} holds no corpus.json; build one with `interp corpus --out {corpus}`")
+        p, _ = pair_from_options(pair, None, None, None, None)
+        summary = run_crosscoder(p, corpus, out, layer=layer, width=width, k=k, steps=steps, batch_size=batch_size, lr=lr)
+        typer.echo(json.dumps(summary, indent=1, default=str))
+        return
     if store is None:
-        raise typer.BadParameter("pass --store (a cached store with both sides in one format) or --planted")
+        raise typer.BadParameter("pass --store (a cached store with both sides in one format), --corpus or --planted")
     from interp.cache import ActivationStore
     from interp.dictionary import Crosscoder, TrainConfig, latent_classes, latent_scaling, reconstruction_stats
     from interp.dictionary import train_dictionary
@@ -71,5 +85,30 @@ def dictionary_command(
                            "after_latent_scaling": classes.final_class.value_counts().to_dict()}, indent=1))
 
 
+def corpus_command(
+    out: Annotated[str, typer.Option(help="Folder of the corpus (parts are added; a killed build resumes).")] = "out/corpus",
+    tokens: Annotated[int, typer.Option(min=1, help="Stop once the corpus holds this many tokens.")] = 2_000_000,
+    pair: Annotated[str, typer.Option(help="Registered pair name; ignored with --base/--aligned.")] = "default",
+    base: Annotated[Optional[str], typer.Option(help="Base model spec (with --aligned: any pair).")] = None,
+    aligned: Annotated[Optional[str], typer.Option(help="Aligned model spec (chat template applied).")] = None,
+    chunk: Annotated[int, typer.Option(min=1, help="Rows sampled per part.")] = 64,
+    seed: Annotated[int, typer.Option(help="Fixes instructions and samples.")] = 0,
+    shared: Annotated[bool, typer.Option("--shared", help="Add instructions from ../shared/datasets loaders present.")] = False,
+) -> None:
+    """A paired corpus for crosscoders: half text the base writes from its BOS, half the aligned
+    model's chat responses to the project's instructions (see interp.dictionary.corpus)."""
+    from interp.commands import pair_from_options
+    from interp.dictionary.corpus import CorpusConfig, build_corpus
+
+    p, _ = pair_from_options(pair, base, aligned, None, None)
+    try:
+        frame = build_corpus(p, out, CorpusConfig(tokens=tokens, chunk=chunk, seed=seed, use_shared=shared))
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    typer.echo(json.dumps({"out": out, "texts": len(frame), "tokens": int(frame.n_tokens.sum()),
+                           "by_kind": {k: int(v) for k, v in frame.groupby("kind").n_tokens.sum().items()}}))
+
+
 def register(app: typer.Typer) -> None:
     app.command(name="dictionary")(dictionary_command)
+    app.command(name="corpus")(corpus_command)

@@ -27,18 +27,22 @@ _ARCH = {("sae", True): "batchtopk", ("sae", False): "standard", ("cc", True): "
 
 
 def save_dictionary(model: Crosscoder, folder: "str | os.PathLike[str]", *, hook_name: str, hook_layer: int,
-                    model_name: str = "", models: tuple[str, ...] = ("base", "aligned"), extra: dict | None = None) -> Path:
-    """Write ``folder/cfg.json`` and ``folder/sae_weights.safetensors`` (each atomically)."""
+                    model_name: str = "", models: tuple[str, ...] = ("base", "aligned"), extra: dict | None = None,
+                    dtype: str = "float32") -> Path:
+    """Write ``folder/cfg.json`` and ``folder/sae_weights.safetensors`` (each atomically), the
+    weights in ``dtype`` (``"float32"`` or ``"bfloat16"``: half the size, loaded back as float32)."""
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
     folder = Path(folder)
     sae = model.n_models == 1
     W_enc, W_dec, b_dec = model.W_enc.detach(), model.W_dec.detach(), model.b_dec.detach()
     tensors = ({"W_enc": W_enc[0], "W_dec": W_dec[:, 0], "b_enc": model.b_enc.detach(), "b_dec": b_dec[0]} if sae else
                {"W_enc": W_enc, "W_dec": W_dec, "b_enc": model.b_enc.detach(), "b_dec": b_dec})
     with atomic_path(folder / "sae_weights.safetensors") as tmp:
-        save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+        save_file({k: v.to(getattr(torch, dtype)).contiguous().cpu() for k, v in tensors.items()}, str(tmp))
     cfg = {"architecture": _ARCH[("sae" if sae else "cc", model.k is not None)], "d_in": model.d_model,
            "d_sae": model.width, "k": model.k, "threshold": None if torch.isnan(model.threshold) else float(model.threshold),
-           "hook_name": hook_name, "hook_layer": int(hook_layer), "model_name": model_name, "dtype": "float32",
+           "hook_name": hook_name, "hook_layer": int(hook_layer), "model_name": model_name, "dtype": dtype,
            "device": "cpu", "apply_b_dec_to_input": True, "normalize_activations": "none",
            **({} if sae else {"n_models": model.n_models, "models": list(models)[: model.n_models]}), **(extra or {})}
     write_json_atomic(folder / "cfg.json", cfg)

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from interp.plots.theme import COLORS, LAYOUT
 
 __all__ = ["logit_lens_curves", "knowledge_by_popularity", "kl_by_position", "token_shift_histogram",
-           "similarity_by_layer", "weight_delta_spectra", "dose_response"]
+           "similarity_by_layer", "weight_delta_spectra", "dose_response", "causal_closure_bars"]
 
 CATEGORY_COLORS = {"HighlyKnown": "#0072B2", "MaybeKnown": "#56B4E9", "WeaklyKnown": "#F0E442", "Unknown": "#999999"}
 CATEGORY_PATTERNS = {"HighlyKnown": "", "MaybeKnown": "/", "WeaklyKnown": ".", "Unknown": "x"}
@@ -175,4 +175,22 @@ def latent_class_histogram(classes: pd.DataFrame, *, title: str = "") -> go.Figu
                                    xbins=dict(start=0, end=1, size=0.025)))
     fig.update_layout(**LAYOUT, title=title, barmode="stack", xaxis_title="relative decoder norm (aligned / sum)",
                       yaxis_title="latents")
+    return fig
+
+
+def causal_closure_bars(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Share of the next-token KL (aligned vs its stream replaced by the base's) that each latent
+    set closes, one bar group per token kind, 95% intervals over interactions.
+
+    ``frame``: :func:`interp.dictionary.causal.causal_closure`."""
+    kinds = [k for k in ("all", "template", "user", "response") if k in set(frame.kind)]
+    palette = ["#555555", "#E69F00", "#56B4E9", "#009E73"]
+    fig = go.Figure()
+    for kind, color in zip(kinds, palette):
+        part = frame[frame.kind == kind]
+        fig.add_trace(go.Bar(x=part.set, y=part.closed, name=f"{kind} tokens", marker=dict(color=color),
+                             error_y=dict(type="data", symmetric=False, array=(part.closed_high - part.closed).tolist(),
+                                          arrayminus=(part.closed - part.closed_low).tolist())))
+    fig.update_layout(**LAYOUT, title=title, barmode="group", yaxis_title="share of KL(aligned || base stream) closed",
+                      xaxis_title="latents whose decoded difference is added to the base stream")
     return fig

@@ -9,6 +9,7 @@ from interp.plots.theme import COLORS, DASHES, LAYOUT
 from interp.plots.analyses import (  # noqa: E402,F401  (one namespace for every figure kind)
     dose_response,
     kl_by_position,
+    causal_closure_bars,
     latent_class_histogram,
     measure_bars,
     knowledge_by_popularity,
@@ -20,7 +21,7 @@ from interp.plots.analyses import (  # noqa: E402,F401  (one namespace for every
 )
 
 __all__ = ["probe_accuracy_by_layer", "patching_heatmap", "logit_lens_curves", "knowledge_by_popularity", "popularity_curves",
-           "kl_by_position", "token_shift_histogram", "similarity_by_layer", "weight_delta_spectra", "dose_response", "measure_bars", "latent_class_histogram"]
+           "kl_by_position", "token_shift_histogram", "similarity_by_layer", "weight_delta_spectra", "dose_response", "measure_bars", "latent_class_histogram", "causal_closure_bars"]
 
 
 def probe_accuracy_by_layer(frame: pd.DataFrame, *, metric: str = "accuracy", probe: str = "logistic",
