@@ -95,10 +95,14 @@ def causal_closure(pair, model: Crosscoder, layer: int, texts: Sequence[str], ki
             return lambda h: torch.where(keep[..., None].to(h.device), new.to(h.device, h.dtype), h)
 
         kls = {"": kl(patched(torch.zeros_like(h_b)))}
+        done: dict[tuple, str] = {(): ""}  # an empty or repeated set is not run again
         for name in names:
-            idx = torch.as_tensor(list(sets[name]), dtype=torch.long)
-            delta = f[..., idx] @ diff[idx] if len(idx) else torch.zeros_like(h_b)
-            kls[name] = kl(patched(delta))
+            key = tuple(sorted(int(j) for j in sets[name]))
+            if key not in done:
+                idx = torch.as_tensor(key, dtype=torch.long)
+                kls[name] = kl(patched(f[..., idx] @ diff[idx]))
+                done[key] = name
+            kls[name] = kls[done[key]]
         for j, r in enumerate(rows):
             pos = torch.nonzero(keep[j]).squeeze(-1)
             kind = list(kinds[r])

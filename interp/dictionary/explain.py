@@ -93,7 +93,8 @@ def _pick(classes: pd.DataFrame, per: int) -> pd.DataFrame:
 @torch.no_grad()
 def explain_crosscoder(pair, model: Crosscoder, *, layer: int, scale, rows: Tensor | None = None,
                        examples: Tensor | None = None, tokens=None, ls_rows: Tensor | None = None, n_exchanges: int = 48,
-                       k: int = 32, per: int = 6, n_boot: int = 500, progress: bool = True) -> CrosscoderFindings:
+                       k: int = 32, per: int = 6, n_random: int = 3, n_boot: int = 500,
+                       progress: bool = True) -> CrosscoderFindings:
     """Classes (Latent Scaling on ``ls_rows``, else on the held-out interactions), the causal test
     on ``n_exchanges`` held-out chat interactions (half refused chemistry, half geography), group
     activations on refused chemistry vs answered geography prompts, and contexts / logit effects
@@ -120,7 +121,7 @@ def explain_crosscoder(pair, model: Crosscoder, *, layer: int, scale, rows: Tens
         g = group_activations(pair, model, layer, groups, scale=scale)
         classes = classes.merge(g, on="latent")
     kinds = [token_kinds(tok, r) for _, r in ex.iterrows()]
-    causal = causal_closure(pair, model, layer, list(ex.text), kinds, default_sets(classes, k=k), scale=scale,
+    causal = causal_closure(pair, model, layer, list(ex.text), kinds, default_sets(classes, k=k, n_random=n_random), scale=scale,
                             n_boot=n_boot, progress=progress)
     shown = _pick(classes, per)
     contexts = [top_contexts(model, h_rows, h_examples, h_tokens, tok, shown.latent.tolist(), scale=scale, n=4)

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from interp.atomic import atomic_path, write_json_atomic
 from interp.dictionary.models import BatchTopKSAE, Crosscoder
 
-__all__ = ["save_dictionary", "load_dictionary"]
+__all__ = ["save_dictionary", "load_dictionary", "shipped_crosscoder"]
 
 _ARCH = {("sae", True): "batchtopk", ("sae", False): "standard", ("cc", True): "crosscoder-batchtopk",
          ("cc", False): "crosscoder-l1"}
@@ -84,3 +84,20 @@ def load_dictionary(folder: "str | os.PathLike[str]") -> Crosscoder:
         model.threshold.fill_(float(cfg["threshold"]))
     model.cfg = cfg
     return model.eval()
+
+
+def shipped_crosscoder(pair_name: str = "default") -> Path | None:
+    """The folder of the crosscoder shipped with a registered recipe pair (``<adapter>/crosscoder``:
+    ``data/aligned/default/crosscoder`` for the default pair), or ``None`` where none is shipped.
+
+    Example::
+
+        cc = load_dictionary(shipped_crosscoder())      # cc.cfg: layer, input scales, held-out statistics
+    """
+    from interp.models.registry import get_pair_spec
+
+    entry = get_pair_spec(pair_name)
+    if not entry.adapter_dir or entry.placeholder:
+        return None
+    folder = Path(entry.adapter_dir) / "crosscoder"
+    return folder if (folder / "cfg.json").is_file() else None

@@ -36,6 +36,9 @@ class TrainConfig:
         dead_after: tokens without firing after which a latent counts as dead.
         threshold_batches: batches used to fit the inference threshold at the end.
         sparse_decode: decode only the active latents in training (``None``: see :meth:`sparse_for`).
+        init_bias: start the decoder bias at the first batch's mean per model (when it is still
+            zero): residual streams carry a large mean (92% of the squared norm at the default
+            pair's middle layers), which otherwise a few always-on latents absorb while most die.
     """
 
     steps: int = 2000
@@ -48,6 +51,7 @@ class TrainConfig:
     dead_after: int = 100_000
     threshold_batches: int = 8
     sparse_decode: bool | None = None
+    init_bias: bool = True
 
     def sparse_for(self, model: "Crosscoder", device: torch.device) -> bool:
         """Whether BatchTopK training decodes only the active latents: ``sparse_decode``, or by
@@ -101,6 +105,9 @@ def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainCon
             source = iter(batches)
             x = next(source)
         x = _as_models(x.to(model.W_dec.device, model.W_dec.dtype), model.n_models)
+        if step == 0 and cfg.init_bias and not model.b_dec.detach().any():
+            with torch.no_grad():
+                model.b_dec.copy_(x.mean(0))
         if len(kept) < cfg.threshold_batches:
             kept.append(x.detach())
         if sparse:  # BatchTopK: decode only the active latents (k per token on average)

@@ -12,7 +12,10 @@
    representation similarity, per-position KL and token shift, the logit lens on refused questions;
 6. unmasking: how much of the base's knowledge small interventions bring back on held-out facts
    the aligned model refuses or abstains on (:mod:`interp.unmask`, with the pair's shipped fit);
-7. figures (HTML) and one self-contained report, and a printed summary.
+7. feature-level diffing with the pair's shipped crosscoder (:mod:`interp.dictionary`): latent
+   classes after Latent Scaling, the causal test on held-out chat interactions, the latents that
+   fire on refused chemistry, and a latent browser;
+8. figures (HTML) and one self-contained report, and a printed summary.
 """
 
 import json
@@ -39,6 +42,7 @@ class DemoConfig:
     diff_prompts: int = 24
     unmask_n: int = 24
     unmask_doses: tuple[int, ...] = (1, 2, 4, 8)
+    crosscoder_exchanges: int = 48
 
     def __post_init__(self) -> None:
         if self.quick:
@@ -47,6 +51,7 @@ class DemoConfig:
             self.diff_prompts = min(self.diff_prompts, 6)
             self.unmask_n = min(self.unmask_n, 3)
             self.unmask_doses = (1, 4)
+            self.crosscoder_exchanges = min(self.crosscoder_exchanges, 8)
             self.direction_layers = tuple(self.direction_layers[1:3]) or self.direction_layers
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
@@ -93,7 +98,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report = Report("interp demo: what did alignment change inside Gemma-3-270M?")
     summary: dict = {}
 
-    _step("1/7 loading the default pair")
+    _step("1/8 loading the default pair")
     pair = load_pair("default", device=cfg.device)
     entry = get_pair_spec("default")
     recipe_file = Path(entry.adapter_dir or "") / "recipe.json"
@@ -111,7 +116,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report.table(behavior)
     print(behavior.to_string(index=False))
 
-    _step("2/7 suppressed-but-present: chemistry true/false probes, every layer, both models")
+    _step("2/8 suppressed-but-present: chemistry true/false probes, every layer, both models")
     refused = {(r, s) for r, s, c, sp in zip(graded.relation, graded.subject, graded.aligned_class, graded.split)
                if c == "refusal" and sp == "test"}
     st = fact_statements(CHEMISTRY_RELATIONS).map(lambda r: {"subject": r["object_shown"]})
@@ -137,7 +142,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                                              "from the training split (the test statements are read once, at that layer); "
                                              "p_any_layer: max-over-layers permutation test.")
 
-    _step("3/7 cross-model patching: base -> aligned on held-out chemistry questions")
+    _step("3/8 cross-model patching: base -> aligned on held-out chemistry questions")
     held = [(q, a) for q, a, r, s in zip(graded.subject, graded.answer, graded.relation, graded.split)
             if (r, q) in refused and r == "element_symbol"][: cfg.patch_prompts]
     table = facts(["element_symbol"]).to_pandas().set_index("subject")
@@ -157,7 +162,7 @@ def run_demo(cfg: DemoConfig) -> dict:
                         f"its hover text and in patching.csv); the unpatched aligned run gives {patch.clean:.2f}. Positions are matched by marked position (the element's last token, the last "
                         "prompt token), since the two sides see different prompt formats.")
 
-    _step("4/7 the refusal direction: select by ablation, then ablate and add")
+    _step("4/8 the refusal direction: select by ablation, then ablate and add")
     gt = facts(n_cities=600).to_pandas()
     gt["category"] = gt.id.map(dict(zip(graded.id, graded.category)))
     gt["base_greedy"] = gt.id.map(dict(zip(graded.id, graded.base_greedy)))
@@ -188,7 +193,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     report.table(ref.measures)
     print(ref.measures.to_string(index=False))
 
-    _step("5/7 diffing: knowledge vs popularity, weights, representations, responses, logit lens")
+    _step("5/8 diffing: knowledge vs popularity, weights, representations, responses, logit lens")
     from interp.diffing import knowledge_by_popularity
     from interp.workflows.diffing import run_diffing
     from interp.plots import popularity_curves
@@ -232,7 +237,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     ):
         report.figure(pio.read_json(out / "diffing" / f"{name}.fig.json"), caption)
 
-    _step("6/7 unmasking: how much of the base's knowledge small interventions bring back")
+    _step("6/8 unmasking: how much of the base's knowledge small interventions bring back")
     from interp.unmask import default_fit_dir, facts_for, run_unmask
     from interp.unmask.report import add_unmask_section
 
@@ -244,7 +249,26 @@ def run_demo(cfg: DemoConfig) -> dict:
     add_unmask_section(report, um, out)
     print(um.frame[["method", "setting", "mask", "gap_recovered", "kl", "guard_accuracy_drop", "n"]].round(3).to_string(index=False))
 
-    _step("7/7 writing the report")
+    _step("7/8 feature-level diffing: the pair's shipped crosscoder")
+    from interp.dictionary.explain import add_dictionary_section, explain_crosscoder
+    from interp.dictionary.io import load_dictionary, shipped_crosscoder
+
+    folder = shipped_crosscoder("default")
+    if folder is None:
+        print("no crosscoder shipped with the default pair: skipped (interp dictionary --corpus makes one)")
+    else:
+        cc = load_dictionary(folder)
+        found = explain_crosscoder(pair, cc, layer=int(cc.cfg["hook_layer"]), scale=cc.cfg["input_scale"],
+                                   n_exchanges=cfg.crosscoder_exchanges, n_random=1 if cfg.quick else 3,
+                                   n_boot=cfg.n_boot, progress=False)
+        found.classes.to_csv(out / "crosscoder_latents.csv", index=False)
+        found.causal.to_csv(out / "crosscoder_causal.csv", index=False)
+        summary["crosscoder"] = {**found.summary(), "held_out": cc.cfg.get("held_out")}
+        add_dictionary_section(report, found, out, stats=cc.cfg.get("held_out"))
+        print(found.causal[found.causal.kind == "all"][["set", "n_latents", "closed", "closed_low", "closed_high"]]
+              .round(3).to_string(index=False))
+
+    _step("8/8 writing the report")
     summary["seconds"] = round(time.time() - start, 1)
     report.config({**asdict(cfg), "pair": pair.name})
     path = report.write(out / "report.html")

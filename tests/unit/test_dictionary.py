@@ -169,3 +169,28 @@ def test_sparse_and_dense_training_follow_the_same_path():
     assert TrainConfig().sparse_for(Crosscoder(16, 64, 2, k=4), torch.device("cpu"))
     assert not TrainConfig().sparse_for(Crosscoder(16, 64, 2, k=4), torch.device("cuda"))  # small: dense on a GPU
     assert not TrainConfig().sparse_for(Crosscoder(16, 64, 2, k=None), torch.device("cpu"))  # L1: dense
+
+
+def test_the_decoder_bias_starts_at_the_mean_so_a_large_mean_does_not_kill_the_latents():
+    """Residual streams carry a large mean (92% of the squared norm at the default pair's middle
+    layers): with the decoder bias started at zero, a few always-on latents absorb it and most die."""
+    from interp.dictionary import Crosscoder, TrainConfig, reconstruction_stats, train_dictionary
+
+    g = torch.Generator().manual_seed(0)
+    d, n_feat = 32, 64
+    feats = torch.nn.functional.normalize(torch.randn(n_feat, 2, d, generator=g), dim=-1)
+    mean = 12 * torch.nn.functional.normalize(torch.randn(2, d, generator=g), dim=-1)
+
+    def batch(n: int) -> torch.Tensor:
+        on = torch.rand(n, n_feat, generator=g) < 3 / n_feat
+        return mean + torch.einsum("bf,fmd->bmd", on * torch.rand(n, n_feat, generator=g), feats)
+
+    data, held = [batch(256) for _ in range(300)], [batch(2048)]
+    got = {}
+    for init in (False, True):
+        torch.manual_seed(0)
+        cc = Crosscoder(d, 128, 2, k=3)
+        train_dictionary(cc, iter(data), TrainConfig(steps=300, lr=2e-3, warmup=20, dead_after=5000, init_bias=init),
+                         progress=False)
+        got[init] = reconstruction_stats(cc, held)
+    assert got[True]["fve_base"] > got[False]["fve_base"] + 0.1 and got[True]["dead"] < got[False]["dead"]
