@@ -7,8 +7,9 @@
 # model-specific ones: if the other model's activations carry the same direction where the latent
 # fires, the latent is an artefact of the sparsity penalty and is re-classed shared.
 #
-# First on planted ground truth, where the answer is known; then on the default pair at small size
-# (a few thousand tokens; the artefact the issue asks for needs millions).
+# First on planted ground truth, where the answer is known; then on the default pair, with the
+# crosscoder shipped beside its adapter (trained by `interp dictionary --corpus` on a paired corpus
+# the pair wrote itself: `interp corpus`).
 
 # %%
 import torch
@@ -23,62 +24,54 @@ planted = planted_benchmark(PlantedData(d_model=32, n_features=48, seed=3),
 planted
 
 # %% [markdown]
-# ## The default pair: the same chat-formatted text in both models
-# `cache_activations(..., style="chat")` formats every side with the chat template, so row *i*
-# of both sides is the same token; `positions=["all"]` keeps every token.
+# ## The default pair's crosscoder
+# `shipped_crosscoder()` is the folder in sae-lens's layout; its config records the layer, the
+# input scales it was trained with, the corpus and the held-out statistics.
 
 # %%
 import interp
-from interp.cache import cache_activations
-from interp.data import facts
-from interp.dictionary.data import paired_batches, paired_rows, row_examples, scale_factors
+from interp.dictionary.explain import explain_crosscoder
+from interp.dictionary.io import load_dictionary, shipped_crosscoder
 
 pair = interp.load_pair("default")
-table = facts(n_cities=100).to_pandas()
-table = table[table.split == "test"]
-chem, geo = table[table.domain == "chemistry"].head(40), table[table.domain == "geography"].head(80)
-texts = chem.text.tolist() + geo.text.tolist()
-import tempfile  # noqa: E402
-
-store = cache_activations(pair, texts, layers=[9], positions=["all"], style="chat",
-                          out_dir=tempfile.mkdtemp(), progress=False)
-rows = paired_rows(store, 9)  # every token but each text's first (BOS, the attention sink)
-rows.shape
-
-# %%
-torch.manual_seed(0)
-factor = scale_factors(rows)
-cc = Crosscoder(rows.shape[-1], width=512, n_models=2, k=16)
-history = train_dictionary(cc, paired_batches(rows, 256, scale=factor), TrainConfig(steps=300, lr=1e-3, warmup=30),
-                           progress=False)
-x = rows.float() * factor[None, :, None]  # every token, in store order, scaled as in training
-held = [x]
-reconstruction_stats(cc, held)  # on the training tokens (a few thousand: this is a demonstration)
+cc = load_dictionary(shipped_crosscoder("default"))
+{k: cc.cfg[k] for k in ("hook_name", "d_sae", "k", "held_out", "corpus")}
 
 # %% [markdown]
-# ## Latent classes, before and after Latent Scaling
+# ## Latent classes, Latent Scaling, and the causal test
+# `explain_crosscoder` classes the latents (Latent Scaling on held-out chat interactions), runs the
+# causal test on them (the aligned model's stream at the layer replaced by the base's plus the
+# decoded difference of a latent set: how much of the next-token KL does each set close?) and
+# reads out the latents worth a look. A few interactions here; `interp demo` runs 48.
 
 # %%
-classes = latent_scaling(cc, held, latent_classes(cc))
-classes.groupby(["class", "final_class"]).size().rename("latents").reset_index()
+found = explain_crosscoder(pair, cc, layer=cc.cfg["hook_layer"], scale=cc.cfg["input_scale"], n_exchanges=8,
+                           n_random=1, n_boot=100, progress=False)
+found
 
 # %%
-from interp.plots import latent_class_histogram  # noqa: E402
+found.classes.groupby(["class", "final_class"]).size().rename("latents").reset_index()
 
-latent_class_histogram(classes, title="Crosscoder latents by relative decoder norm (default pair, layer 9)")
+# %%
+found.figure("classes")
+
+# %%
+found.causal[found.causal.kind == "all"][["set", "n_latents", "tokens", "closed", "closed_low", "closed_high"]].round(3)
+
+# %%
+found.figure("causal")
 
 # %% [markdown]
-# ## Which latents fire on the chemistry questions the aligned model refuses?
-# Mean activation per latent over the tokens of chemistry vs geography prompts (both models read
-# the same chat text), with each latent's class.
+# ## The latents worth a look: contexts and logit effects
+# The browser below is self-contained HTML (the report embeds the same); a latent's decoder
+# direction in either model is `decoder_direction(cc, j, side, scale=...)`, ready for the steering
+# and ablation hooks of `interp.patching`.
 
 # %%
-import pandas as pd  # noqa: E402
+from IPython.display import HTML  # noqa: E402
 
-per_row = row_examples(store)  # example index of each row
-with torch.no_grad():
-    f = cc.encode(x, batch_rule=False)
-is_chem = per_row < len(chem)
-frame = pd.DataFrame({"latent": range(cc.width), "chemistry": f[is_chem].mean(0).numpy(),
-                      "geography": f[~is_chem].mean(0).numpy()}).merge(classes[["latent", "final_class", "rel_norm"]])
-frame.assign(diff=frame.chemistry - frame.geography).sort_values("diff", ascending=False).head(8).round(3)
+HTML(found.browser())
+
+# %%
+cols = ["latent", "final_class", "rel_norm", "mean_refused_chemistry", "mean_answered_geography"]
+found.shown.merge(found.classes[[c for c in cols if c in found.classes]], on="latent").round(3)

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from interp.workflows.demo import DemoConfig, run_demo
@@ -32,6 +33,12 @@ def test_demo_quick_writes_the_report_and_finds_suppressed_knowledge(tmp_path):
     # Unmasking: both masks measured with the shipped fit, the section and its figures in the report.
     assert set(summary["unmask"]) == {"refused", "abstained"} and "Unmasking: how much" in report
     assert (tmp_path / "unmask.csv").is_file() and (tmp_path / "unmask_gap_vs_kl_refused.html").is_file()
+    # Feature-level diffing with the shipped crosscoder: classes, the causal test, the browser.
+    cc = summary["crosscoder"]
+    assert cc["latents"] == len(pd.read_csv(tmp_path / "crosscoder_latents.csv")) and cc["held_out"]["fve_base"] > 0.5
+    causal = pd.read_csv(tmp_path / "crosscoder_causal.csv")
+    assert {"every latent", "random 32 (control 1)"} <= set(causal.set) and (causal.kl_base_stream > 0).all()
+    assert "Feature-level diffing" in report and report.count("<details>") >= 6
     if chromium_path() is not None:  # the report opens in a real browser with every figure drawn
         shown = check_report(tmp_path / "report.html", tmp_path / "report.png")
         assert shown["console_errors"] == [] and shown["page_errors"] == [] and shown["external_requests"] == []

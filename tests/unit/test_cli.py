@@ -69,6 +69,7 @@ def test_analysis_commands_name_bad_arguments(tmp_path):
         (["patch", "--direction", "up->down"], "is not one of"),
         (["unmask", "--methods", "direction,magic"], "--methods takes a comma-separated subset of direction,subspace"),
         (["unmask", "--doses", "0"], "--doses needs integers >= 1"),
+        (["dictionary", "--corpus", str(tmp_path)], "holds no corpus.json; build one with `interp corpus"),
     ]
     for args, message in cases:
         result = runner.invoke(app, args)
