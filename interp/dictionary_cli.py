@@ -14,7 +14,7 @@ __all__ = ["register", "dictionary_command", "corpus_command"]
 def dictionary_command(
     store: Annotated[Optional[str], typer.Option(help="A store cached with one format for both sides "
                                                  "(cache_activations(..., positions=['all'], style='chat')).")] = None,
-    layer: Annotated[Optional[int], typer.Option(help="Layer of the store to train on (default: its middle layer).")] = None,
+    layer: Annotated[Optional[int], typer.Option(help="Layer to train on (default: the store's middle layer; with --corpus, measured).")] = None,
     width: Annotated[int, typer.Option(min=2, help="Latents.")] = 2048,
     k: Annotated[int, typer.Option(min=1, help="Active latents per token (BatchTopK).")] = 32,
     l1: Annotated[bool, typer.Option("--l1", help="Train an L1 crosscoder instead of BatchTopK.")] = False,
@@ -26,7 +26,10 @@ def dictionary_command(
     corpus: Annotated[Optional[str], typer.Option(help="A paired corpus (`interp corpus`): cache it at the layer, "
                                                   "train, and read the crosscoder (classes, causal test, latent "
                                                   "browser, report) into --out.")] = None,
+    corpus_tokens: Annotated[Optional[int], typer.Option(min=1, help="With --corpus: first build (or resume) the corpus "
+                                                         "to this many tokens (`interp corpus`'s defaults).")] = None,
     pair: Annotated[str, typer.Option(help="Registered pair (with --corpus).")] = "default",
+    dtype: Annotated[str, typer.Option(help="Saved weights: float32 or bfloat16 (with --corpus).")] = "float32",
 ) -> None:
     """Feature-level diffing: a crosscoder on base and aligned activations (latent classes, Latent
     Scaling, reconstruction), or the planted-feature benchmark."""
@@ -42,10 +45,18 @@ def dictionary_command(
         from interp.commands import pair_from_options
         from interp.workflows.crosscoder import run_crosscoder
 
-        if not (Path(corpus) / "corpus.json").is_file():
-            raise typer.BadParameter(f"--corpus {corpus!r} holds no corpus.json; build one with `interp corpus --out {corpus}`")
+        if dtype not in ("float32", "bfloat16"):
+            raise typer.BadParameter(f"--dtype is float32 or bfloat16, got {dtype!r}")
+        if corpus_tokens is None and not (Path(corpus) / "corpus.json").is_file():
+            raise typer.BadParameter(f"--corpus {corpus!r} holds no corpus.json; build one with `interp corpus --out {corpus}` "
+                                     "or pass --corpus-tokens")
         p, _ = pair_from_options(pair, None, None, None, None)
-        summary = run_crosscoder(p, corpus, out, layer=layer, width=width, k=k, steps=steps, batch_size=batch_size, lr=lr)
+        if corpus_tokens is not None:
+            from interp.dictionary.corpus import CorpusConfig, build_corpus
+
+            build_corpus(p, corpus, CorpusConfig(tokens=corpus_tokens))
+        summary = run_crosscoder(p, corpus, out, layer=layer, width=width, k=k, steps=steps, batch_size=batch_size, lr=lr,
+                                 dtype=dtype)
         typer.echo(json.dumps(summary, indent=1, default=str))
         return
     if store is None:

@@ -2,6 +2,10 @@
 
 Prompts are sorted by length and left-padded, so a batch wastes little on padding; the results come
 back in the input order. Sampling is seeded per batch, so the same call gives the same samples.
+A sampled token is drawn from ``softmax(logits / temperature)`` by inverse CDF (a float64 cumulative
+sum and a binary search): exact, and on the CPU much cheaper than ``torch.multinomial`` over a
+262k-token vocabulary, which took 29% of the time of sampling the default base (64 rows from BOS:
+100 -> 112-118 tokens/s on 2 cores).
 
 Example:
     >>> from interp.behavior import generate
@@ -14,6 +18,7 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+from transformers import LogitsProcessorList
 from transformer_lens.model_bridge import TransformerBridge
 
 from interp import distributed
@@ -22,6 +27,29 @@ from interp.prompts import encode
 from interp.runtime import input_device
 
 __all__ = ["generate"]
+
+
+class _InverseCDF:
+    """A logits processor that samples the next token from ``softmax(scores / temperature)`` and
+    returns scores that are 0 at the drawn token and ``-inf`` elsewhere (greedy selection then
+    takes it). Uses the global torch generator, so ``torch.manual_seed`` fixes the draws."""
+
+    def __init__(self, temperature: float):
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return sample_scores(scores, self.temperature)
+
+
+def sample_scores(scores: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """``scores`` ``[batch, vocab]`` -> 0 at one token per row drawn from ``softmax(scores /
+    temperature)``, ``-inf`` elsewhere."""
+    cdf = torch.softmax(scores.double() / temperature, -1).cumsum(-1)
+    u = torch.rand(cdf.shape[0], 1, dtype=torch.float64, device=cdf.device) * cdf[:, -1:]
+    pick = torch.searchsorted(cdf, u, right=True).clamp_max(cdf.shape[-1] - 1)
+    return torch.full_like(scores, float("-inf")).scatter_(1, pick, 0.0)
 
 
 def _hf(model: Any) -> tuple[Any, Any]:
@@ -105,17 +133,19 @@ def generate(
             input_ids, mask, cache = _inputs(hf, tok, prefix, [prompts[i] for i in idx], num_samples, device)
             if do_sample:
                 torch.manual_seed(seed + c)
+            if num_samples > 1:  # each prompt's samples side by side, as the prefix cache was repeated
+                input_ids, mask = input_ids.repeat_interleave(num_samples, 0), mask.repeat_interleave(num_samples, 0)
             gen = hf.generate(
                 input_ids=input_ids,
                 attention_mask=mask,
                 past_key_values=cache,
                 eos_token_id=eos or None,
                 max_new_tokens=max_new_tokens,
-                do_sample=do_sample,
-                temperature=temperature if do_sample else None,
+                do_sample=False,  # sampled draws come from the inverse-CDF processor
+                logits_processor=LogitsProcessorList([_InverseCDF(temperature)]) if do_sample else None,
+                temperature=None,
                 top_p=None,
                 top_k=None,
-                num_return_sequences=num_samples,
                 pad_token_id=pad,
             )
             new = gen[:, input_ids.shape[1]:]

@@ -89,3 +89,22 @@ def test_remembered_answers_generate_only_what_these_weights_have_not_answered(t
     memo.remembered_answers(model, ["a b"], max_new_tokens=3)
     assert asked[2:] == [["a b"], ["a b"]] and len(list((tmp_path / "answers").glob("*.json"))) == 3
     assert not list((tmp_path / "answers").glob(".*tmp*"))
+
+
+def test_sampled_generation_draws_from_the_softmax_and_is_seeded(tiny_gemma_dir):
+    import torch
+
+    from interp import load_model
+    from interp.behavior import generate
+    from interp.behavior.generate import sample_scores
+
+    logits = torch.tensor([[1.0, 0.2, -0.5, 2.0, -3.0]])
+    picks = sample_scores(logits.expand(200_000, 5).contiguous(), 0.7)
+    assert torch.isinf(picks).sum(-1).eq(4).all() and picks.max() == 0  # one token per row
+    freq = torch.bincount(picks.argmax(-1), minlength=5).double() / len(picks)
+    assert torch.allclose(freq, torch.softmax(logits.double()[0] / 0.7, -1), atol=0.005)
+    model = load_model(tiny_gemma_dir, device="cpu", dtype=torch.float32)
+    one = generate(model, ["a b", "c d e"], max_new_tokens=6, do_sample=True, num_samples=3, seed=1)
+    assert one == generate(model, ["a b", "c d e"], max_new_tokens=6, do_sample=True, num_samples=3, seed=1)
+    assert [len(s) for s in one] == [3, 3] and len({tuple(s) for s in one}) == 2
+    assert one != generate(model, ["a b", "c d e"], max_new_tokens=6, do_sample=True, num_samples=3, seed=2)
