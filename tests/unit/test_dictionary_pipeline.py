@@ -138,3 +138,20 @@ def test_the_crosscoder_workflow_writes_a_folder_a_researcher_can_use(tiny_pair,
     page = (out / "report.html").read_text()
     assert "Feature-level diffing" in page and "<details>" in page
     assert json.loads((out / "summary.json").read_text())["findings"]["latents"] == 32
+
+
+def test_the_default_pair_ships_its_crosscoder():
+    """The artefact `interp demo` and notebook 06 read: sae-lens layout, bf16, the layer, the scales
+    it was trained with and its held-out statistics on record."""
+    from interp.dictionary.io import load_dictionary, shipped_crosscoder
+
+    folder = shipped_crosscoder("default")
+    assert folder is not None and folder.name == "crosscoder"
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    assert size < 25e6  # the issue's bound for shipping in data/
+    cc = load_dictionary(folder)
+    assert cc.cfg["dtype"] == "bfloat16" and cc.cfg["hook_name"] == f"blocks.{cc.cfg['hook_layer']}.hook_resid_post"
+    assert cc.d_model == 640 and cc.n_models == 2 and len(cc.cfg["input_scale"]) == 2 and cc.cfg["threshold"] > 0
+    held = cc.cfg["held_out"]
+    assert {"fve_base", "fve_aligned", "l0", "dead", "tokens"} <= set(held) and held["tokens"] > 10_000
+    assert cc.cfg["corpus"]["corpus_tokens"] >= 200_000
