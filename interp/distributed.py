@@ -31,6 +31,7 @@ Example::
         result.to_frame().to_csv("sweep.csv")
 """
 
+import atexit
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -63,7 +64,21 @@ def rank_and_world() -> tuple[int, int]:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         timeout = timedelta(seconds=float(os.environ.get("INTERP_DIST_TIMEOUT", "1800")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=timeout)
+        atexit.register(_leave)
     return dist.get_rank(), dist.get_world_size()
+
+
+def _leave() -> None:
+    """Leave the process group while the interpreter is still whole (registered at joining).
+
+    A process that exits still in a gloo group can abort in interpreter finalisation ("terminate
+    called without an active exception") when gloo's worker threads release tensors after Python is
+    gone; torchrun then reports the rank as failed although its work was done.
+    """
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def is_main() -> bool:
