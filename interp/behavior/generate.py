@@ -2,10 +2,11 @@
 
 Prompts are sorted by length and left-padded, so a batch wastes little on padding; the results come
 back in the input order. Sampling is seeded per batch, so the same call gives the same samples.
-A sampled token is drawn from ``softmax(logits / temperature)`` by inverse CDF (a float64 cumulative
-sum and a binary search): exact, and on the CPU much cheaper than ``torch.multinomial`` over a
+A sampled token is drawn from ``softmax(logits / temperature)`` by a two-level inverse CDF
+(:func:`sample_scores`): exact, and on the CPU much cheaper than ``torch.multinomial`` over a
 262k-token vocabulary, which took 29% of the time of sampling the default base (64 rows from BOS:
-100 -> 112-118 tokens/s on 2 cores).
+100 -> 112-118 tokens/s on 2 cores with one float64 cumulative sum over the vocabulary; the
+two-level search is faster still, see :func:`sample_scores`).
 
 Example:
     >>> from interp.behavior import generate
@@ -43,12 +44,38 @@ class _InverseCDF:
         return sample_scores(scores, self.temperature)
 
 
+_BLOCK = 1024  # vocabulary entries per block of the two-level search
+
+
 def sample_scores(scores: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """``scores`` ``[batch, vocab]`` -> 0 at one token per row drawn from ``softmax(scores /
-    temperature)``, ``-inf`` elsewhere."""
-    cdf = torch.softmax(scores.double() / temperature, -1).cumsum(-1)
-    u = torch.rand(cdf.shape[0], 1, dtype=torch.float64, device=cdf.device) * cdf[:, -1:]
-    pick = torch.searchsorted(cdf, u, right=True).clamp_max(cdf.shape[-1] - 1)
+    temperature)``, ``-inf`` elsewhere.
+
+    Two-level inverse CDF: the unnormalised weights ``exp(s - max)`` in float32 and their masses per
+    block of 1024 tokens; one uniform draw (float64) picks the block by the masses' float64
+    cumulative sum and the token inside it by the block's own float64 cumulative sum. It picks the
+    token one float64 softmax and cumulative sum over the whole vocabulary picks for the same draw
+    (up to float32 rounding of the weights; tested), without passing over every entry in float64:
+    sampling 64 rows of 32 tokens from the default base's BOS on 2 cores, 143 -> 181 tokens/s."""
+    s = scores.float()
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if temperature != 1.0:
+        s = s / temperature
+    w = (s - s.amax(-1, keepdim=True)).exp_()  # largest weight 1 per row
+    n, v = w.shape
+    blk = min(_BLOCK, v)
+    nb = -(-v // blk)
+    if nb * blk != v:
+        w = torch.nn.functional.pad(w, (0, nb * blk - v))
+    w = w.view(n, nb, blk)
+    mass = w.sum(-1).double().cumsum(-1)  # [n, nb]
+    u = torch.rand(n, 1, dtype=torch.float64, device=w.device) * mass[:, -1:]
+    b = torch.searchsorted(mass, u, right=True).clamp_max(nb - 1)
+    below = torch.where(b > 0, mass.gather(1, (b - 1).clamp_min(0)), torch.zeros_like(u))
+    inner = w[torch.arange(n, device=w.device), b[:, 0]].double().cumsum(-1)  # [n, blk]
+    j = torch.searchsorted(inner, u - below, right=True).clamp_max(blk - 1)
+    pick = (b * blk + j).clamp_max(v - 1)
     return torch.full_like(scores, float("-inf")).scatter_(1, pick, 0.0)
 
 

@@ -108,3 +108,23 @@ def test_sampled_generation_draws_from_the_softmax_and_is_seeded(tiny_gemma_dir)
     assert one == generate(model, ["a b", "c d e"], max_new_tokens=6, do_sample=True, num_samples=3, seed=1)
     assert [len(s) for s in one] == [3, 3] and len({tuple(s) for s in one}) == 2
     assert one != generate(model, ["a b", "c d e"], max_new_tokens=6, do_sample=True, num_samples=3, seed=2)
+
+
+def test_two_level_sampling_is_the_one_level_inverse_cdf():
+    """Blocks of 1024 over a 2,500-token vocabulary (the last block padded): the same uniform draw
+    picks the token a float64 softmax and one cumulative sum over the whole vocabulary picks."""
+    import torch
+
+    from interp.behavior.generate import sample_scores
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(4000, 2500, generator=gen) * 3
+    logits[:, 2400:] += 6  # mass in the padded last block too
+    torch.manual_seed(5)
+    got = sample_scores(logits, 0.8).argmax(-1)
+    torch.manual_seed(5)
+    u = torch.rand(4000, 1, dtype=torch.float64)
+    cdf = torch.softmax(logits.double() / 0.8, -1).cumsum(-1)
+    want = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_max(2499)[:, 0]
+    assert (got == want).double().mean() > 0.999
+    assert got.max() < 2500 and (got >= 2400).any() and (got < 1024).any()
