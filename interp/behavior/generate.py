@@ -57,9 +57,9 @@ def sample_scores(scores: torch.Tensor, temperature: float = 1.0) -> torch.Tenso
     token one float64 softmax and cumulative sum over the whole vocabulary picks for the same draw
     (up to float32 rounding of the weights; tested), without passing over every entry in float64:
     sampling 64 rows of 32 tokens from the default base's BOS on 2 cores, 143 -> 181 tokens/s."""
-    s = scores.float()
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    s = scores.float()
     if temperature != 1.0:
         s = s / temperature
     w = (s - s.amax(-1, keepdim=True)).exp_()  # largest weight 1 per row
