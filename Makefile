@@ -7,14 +7,51 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # A CPU build of torch; a GPU user installs a CUDA build instead (see README).
 TORCH ?= torch==2.13.0
 
-.PHONY: setup chromium demo test test-fast test-unit test-integration clean
+# The tested environment: every package at the version in requirements.lock (pip constraints; torch
+# comes from TORCH above). `make lock` regenerates the lock; `make test-compat` tests the newest
+# releases inside the ranges pyproject.toml declares (interp.versions.SUPPORTED).
+LOCK := requirements.lock
+# The transformers the lock is made with: the lowest tested release (the compat tier tests the newest).
+LOCK_PINS ?= transformers==5.23.0
+COMPAT := .venv-compat
 
-$(VENV)/.installed: pyproject.toml Makefile
+.PHONY: setup chromium demo test test-fast test-unit test-integration test-compat lock clean
+
+$(VENV)/.installed: pyproject.toml Makefile $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip "setuptools>=77"
 	$(PIP) install $(TORCH)
-	$(PIP) install -e ".[dev,figures,quant]"
+	$(PIP) install -c $(LOCK) -e ".[dev,figures,quant]"
+	$(PY) -c "import interp"  # refuses an environment outside the tested ranges
 	touch $@
+
+# Regenerate requirements.lock: a fresh environment in a temporary folder, the newest releases in the
+# declared ranges except LOCK_PINS, frozen (torch and interp itself left out).
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip --disable-pip-version-check -q install --upgrade pip "setuptools>=77"
+	.venv-lock/bin/python -m pip --disable-pip-version-check -q install $(TORCH)
+	.venv-lock/bin/python -m pip --disable-pip-version-check -q install -e ".[dev,figures,quant]" $(LOCK_PINS)
+	( echo "# The tested environment (pip constraints). Regenerate: make lock. torch comes from the Makefile's TORCH."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|interp)==' ) > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK) && rm -rf .venv-lock
+
+# The compatibility tier: a second environment with the newest transformers / TransformerLens / peft
+# inside the declared ranges (everything else as locked), running the unit tier and generation parity.
+$(COMPAT)/.installed: pyproject.toml Makefile $(LOCK)
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install --upgrade pip "setuptools>=77"
+	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install $(TORCH)
+	grep -v -i -E '^(transformers|transformer-lens|transformer_lens|peft)==' $(LOCK) > $(COMPAT)/constraints.txt
+	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install -c $(COMPAT)/constraints.txt -e ".[dev,figures,quant]"
+	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install --upgrade -c $(COMPAT)/constraints.txt \
+	  $$($(COMPAT)/bin/python -c 'from interp.versions import SUPPORTED as S; print(" ".join(f"{n}>={a},<{b}" for n, (a, b) in S.items()))')
+	touch $@
+
+test-compat: $(COMPAT)/.installed
+	$(COMPAT)/bin/python -c "from interp.versions import versions; print('compat tier:', versions())"
+	$(COMPAT)/bin/python -m pytest tests/unit -m "not slow" -p no:cacheprovider
+	$(COMPAT)/bin/python -m pytest tests/integration/test_generation_parity.py -p no:cacheprovider
 
 # Static figure export (kaleido) and the report's browser test need a Chrome/Chromium. Where none is
 # found, install Debian's package (root + apt-get); otherwise say how to get one.
@@ -49,4 +86,4 @@ test-integration: setup
 	$(PY) -m pytest tests/integration
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(COMPAT) build *.egg-info

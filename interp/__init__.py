@@ -8,7 +8,11 @@ Example:
     >>> pair = interp.load_pair("default")     # doctest: +SKIP
 """
 
-from interp import hooks
+from interp.versions import check_supported as _check_supported
+
+_check_supported()  # a transformers / TransformerLens / peft outside the tested range is refused here
+
+from interp import hooks  # noqa: E402
 from interp.models import (
     SIDES,
     ModelPair,

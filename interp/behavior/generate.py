@@ -26,6 +26,7 @@ from interp import distributed
 from interp.chat_formats import stop_token_ids
 from interp.prompts import encode
 from interp.runtime import input_device
+from interp.runtime.conventions import cache_kwargs, output_cache
 
 __all__ = ["generate"]
 
@@ -99,6 +100,7 @@ def generate(
     prefixes: Sequence[str] | None = None,
     stop_at_newline: bool = False,
     return_ids: bool = False,
+    selfcheck: bool = True,
 ) -> list[str] | list[list[str]] | list[list[int]]:
     """Continue each formatted prompt; returns the new text only.
 
@@ -119,6 +121,9 @@ def generate(
         stop_at_newline: also stop a sequence at a newline token (short answers).
         return_ids: return the new token ids of each prompt (greedy, ``num_samples=1``) instead of
             text, up to and including the token that stopped it (end of turn, EOS, newline).
+        selfcheck: before a model's first generation, check that cached, left-padded generation
+            agrees with its uncached forward pass (:mod:`interp.behavior.selfcheck`; once per
+            model, a fraction of a second; ``INTERP_SELFCHECK=0`` turns it off everywhere).
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -127,6 +132,10 @@ def generate(
     if return_ids and num_samples > 1:
         raise ValueError("return_ids=True returns one sequence per prompt; use num_samples=1")
     hf, tok = _hf(model)
+    if selfcheck:
+        from interp.behavior.selfcheck import check_once
+
+        check_once(model)
     if prefixes is not None:
         if len(prefixes) != len(prompts):
             raise ValueError(f"prefixes has {len(prefixes)} entries for {len(prompts)} prompts; pass one per prompt")
@@ -165,7 +174,7 @@ def generate(
             gen = hf.generate(
                 input_ids=input_ids,
                 attention_mask=mask,
-                past_key_values=cache,
+                **cache_kwargs(cache),
                 eos_token_id=eos or None,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,  # sampled draws come from the inverse-CDF processor
@@ -209,7 +218,7 @@ def _inputs(hf: Any, tok: Any, prefix: str, prompts: list[str], num_samples: int
     for i, t in enumerate(tails):
         ids[i, ids.shape[1] - len(t):] = torch.tensor(t, device=device)
         mask[i, ids.shape[1] - len(t):] = 1
-    cache = hf(head, use_cache=True, logits_to_keep=1).past_key_values
+    cache = output_cache(hf(head, use_cache=True, logits_to_keep=1))
     cache.batch_repeat_interleave(len(prompts) * num_samples)
     return ids, mask, cache
 

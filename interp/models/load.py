@@ -20,6 +20,7 @@ from interp.models.chat_templates import resolve_template
 from interp.models.gguf import convert_gguf
 from interp.models.packaged import PACKAGED, materialize
 from interp.models.spec import ModelSpec, as_spec
+from interp.runtime.conventions import bridge_cache_keyword
 
 # bitsandbytes (the [quant] extra), imported by transformers whenever it is installed, logs at import
 # that an optional CPU 4-bit kernel package is absent; its own fallback is used. Not the user's concern.
@@ -189,6 +190,7 @@ def bridge_from_hf(model: Any, tokenizer: Any, spec: ModelSpec) -> TransformerBr
         f"interp/{spec.label}", hf_model=model, tokenizer=tokenizer, device=param.device, dtype=param.dtype
     )
     bridge.eval()
+    bridge_cache_keyword(bridge)  # TransformerLens 4.3 reads the KV cache by its pre-5.24 name only
     # The bridge may re-create the tokenizer (to force BOS); keep the attached chat template.
     if spec.chat_template is not None and bridge.tokenizer is not None:
         bridge.tokenizer.chat_template = resolve_template(spec.chat_template)

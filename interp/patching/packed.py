@@ -24,6 +24,7 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from interp.runtime import Arch, layer_input, with_layer_arg, with_layer_input
+from interp.runtime.conventions import cache_kwargs
 
 __all__ = ["packable", "windows_for", "clean_state", "packed_layer"]
 
@@ -76,7 +77,7 @@ def clean_state(arch: Arch, input_ids: Tensor, attention_mask: Tensor,
     cache = DynamicCache() if keys_values else None  # no config: every layer keeps all positions
     try:
         arch.body(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                  past_key_values=cache, use_cache=keys_values)
+                  use_cache=keys_values, **cache_kwargs(cache))
     finally:
         for h in handles:
             h.remove()
@@ -147,7 +148,7 @@ def packed_layer(arch: Arch, windows: list[int | None], layer: int, *,
                for i in range(layer, len(layers))]
     try:
         out = arch.body(input_ids=input_ids[:, pos], attention_mask=masks[windows[layer]],
-                   position_ids=position_ids[:, pos], past_key_values=cache, use_cache=True).last_hidden_state
+                   position_ids=position_ids[:, pos], use_cache=True, **cache_kwargs(cache)).last_hidden_state
         out = out.to(device)
     finally:
         for h in handles:

@@ -61,7 +61,9 @@ class ProbeSet:
             raise ValueError(f"activations have width {X.shape[-1]} but the probe expects {self.w.shape[-1]}")
         if X.shape[0] != self.w.shape[0]:
             raise ValueError(f"activations have {X.shape[0]} layers but the probe set has {self.w.shape[0]}")
-        return torch.einsum("lnd,ld->ln", X.float().to(self.w.device), self.w) + self.b[:, None]
+        X = X.float().to(self.w.device)
+        # One product per layer: a layer's scores do not depend on the layers scored beside it.
+        return torch.stack([X[i] @ self.w[i] for i in range(X.shape[0])]) + self.b[:, None]
 
     def directions(self) -> Float[Tensor, "layers d"]:
         """Unit-norm probe directions."""
@@ -111,8 +113,8 @@ def random_direction_scores(X_train: Tensor, y_train: Tensor, X_test: Tensor, se
     d = random_directions(X_train.shape[0], X_train.shape[-1], seed) if directions is None else directions
     d = d.to(X_train.device)
     d = d / d.norm(dim=-1, keepdim=True)
-    proj_tr = torch.einsum("lnd,ld->ln", X_train.float(), d).unsqueeze(-1)
-    proj_te = torch.einsum("lnd,ld->ln", X_test.float(), d).unsqueeze(-1)
+    proj_tr = torch.stack([X_train[i].float() @ d[i] for i in range(len(d))]).unsqueeze(-1)  # per layer (see scores)
+    proj_te = torch.stack([X_test[i].float() @ d[i] for i in range(len(d))]).unsqueeze(-1)
     w, b = fit_logistic(proj_tr, y_train)
     return proj_te.squeeze(-1) * w + b[:, None]
 

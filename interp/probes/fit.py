@@ -31,7 +31,10 @@ class Standardizer:
             var, self.mean = (var / max(1, Xt.shape[-1] - 1)).unsqueeze(1), mean.unsqueeze(1)
         else:
             var, self.mean = torch.var_mean(X, dim=1, keepdim=True)
-        self.std = var.sqrt().clamp_min(1e-6 * self.mean.abs().amax().clamp_min(1.0))
+        # The floor is each layer's own (a floor from the largest mean of *all* layers made a layer's
+        # probe depend on which layers were fitted beside it).
+        floor = 1e-6 * self.mean.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1.0)  # [L, 1, 1]
+        self.std = torch.maximum(var.sqrt(), floor)
 
     def __call__(self, X: Float[Tensor, "layers n d"]) -> Float[Tensor, "layers n d"]:
         return (X - self.mean) / self.std
@@ -101,20 +104,17 @@ def _lbfgs_logistic(
         th, mu, inv = theta[idx], mean[idx], inv_std[idx]
         w, b = th[:, :d], th[:, d]
         v = w * inv  # w . (x - mean) / std  =  v . x - v . mean
-        if len(rows) == L:
-            prod = torch.bmm(v.unsqueeze(1), Xt).squeeze(1)
-        else:
-            prod = torch.cat([v[i : i + 1] @ Xt[layer] for i, layer in enumerate(rows)])
+        # One product per layer, whatever else is fitted beside it: a layer's probe is then the same
+        # to the bit whether it is fitted alone, in a group, or with every layer (a batched product's
+        # summation order depends on the batch).
+        prod = torch.cat([v[i : i + 1] @ Xt[layer] for i, layer in enumerate(rows)])
         logits = prod + (b - (v * mu).sum(-1))[:, None]
         target = yb[: len(rows)]
         loss = C * torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
         loss = loss + 0.5 * (w * w).sum(-1)
         r = C * (torch.sigmoid(logits) - target)
         rsum = r.sum(-1, keepdim=True)
-        if len(rows) == L:
-            back = torch.bmm(r.unsqueeze(1), X).squeeze(1)
-        else:
-            back = torch.cat([r[i : i + 1] @ X[layer] for i, layer in enumerate(rows)])
+        back = torch.cat([r[i : i + 1] @ X[layer] for i, layer in enumerate(rows)])
         gw = (back - mu * rsum) * inv + w
         return loss, torch.cat([gw, rsum], dim=-1)
 

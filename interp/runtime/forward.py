@@ -38,6 +38,7 @@ __all__ = [
     "unwrapped", "position_ids", "body_forward", "layer_streams", "logits_at", "final_logits", "normed_logits",
     "layer_input", "with_layer_input", "with_layer_arg", "layer_output", "with_layer_output", "PassThrough",
     "skip_below", "user_hooks", "use_fast", "FastPathUnavailable", "on_layer_input", "on_layer_output", "input_device",
+    "module_hooks",
 ]
 
 log = logging.getLogger("interp.runtime")
@@ -302,3 +303,22 @@ def layer_streams(model: TransformerBridge, input_ids: Tensor, attention_mask: T
             for h in handles:
                 h.remove()
     return [t.to(input_ids.device) for t in out]  # layers spread over GPUs: gathered where the inputs are
+
+
+def module_hooks(module: nn.Module) -> list[str]:
+    """Names of ``module``'s submodules with PyTorch forward (pre-)hooks attached now (an
+    intervention's ``on_layer_input``, a user's ``register_forward_hook``), leaving out
+    TransformerLens hook points (see :func:`user_hooks`) and interp's own keyword adapter
+    (:func:`interp.runtime.conventions.bridge_cache_keyword`)."""
+    from transformer_lens.hook_points import HookPoint
+
+    from interp.runtime.conventions import is_internal_hook
+
+    out = []
+    for name, sub in module.named_modules():
+        if isinstance(sub, HookPoint):
+            continue
+        hooks = list(sub._forward_hooks.values()) + list(sub._forward_pre_hooks.values())
+        if any(not is_internal_hook(h) for h in hooks):
+            out.append(name)
+    return out

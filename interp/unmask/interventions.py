@@ -42,6 +42,7 @@ from interp.patching.directions import ablated
 from interp.patching.directions import after_first as _after_first
 from interp.prompts import format_prompt
 from interp.runtime import arch_of, check_layer, on_layer_input
+from interp.runtime.conventions import is_decoding_step
 
 __all__ = [
     "Intervention", "NoIntervention", "Ablation", "Steering", "LowRankEdit", "side_prompts", "after_first", "check_layer",
@@ -67,7 +68,7 @@ def after_first(kwargs: dict, x: Tensor, *, prompt_only: bool = False) -> Tensor
     :func:`interp.patching.directions.after_first`). ``prompt_only``: 0 everywhere in a decoding
     step (one new token after a cache), so an edit acts on the prompt and the generated tokens
     only read the edited prompt."""
-    if prompt_only and x.shape[1] == 1 and kwargs.get("past_key_values", kwargs.get("past_key_value")) is not None:
+    if prompt_only and is_decoding_step(x, kwargs):
         return torch.zeros(x.shape[:-1], device=x.device, dtype=x.dtype)
     return _after_first(kwargs, x)
 
@@ -168,7 +169,7 @@ def edit_mask(kwargs: dict, x: Tensor, positions: str) -> Tensor:
         return after_first(kwargs, x) * at_or_before.to(x.dtype)
     if positions == "prompt":
         return after_first(kwargs, x, prompt_only=True)
-    decoding = x.shape[1] == 1 and kwargs.get("past_key_values", kwargs.get("past_key_value")) is not None
+    decoding = is_decoding_step(x, kwargs)
     out = torch.zeros(x.shape[:-1], device=x.device, dtype=x.dtype)
     if not decoding:
         out[:, -1] = 1
