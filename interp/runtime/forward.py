@@ -308,7 +308,8 @@ def layer_streams(model: TransformerBridge, input_ids: Tensor, attention_mask: T
 def module_hooks(module: nn.Module) -> list[str]:
     """Names of ``module``'s submodules with PyTorch forward (pre-)hooks attached now (an
     intervention's ``on_layer_input``, a user's ``register_forward_hook``), leaving out
-    TransformerLens hook points (see :func:`user_hooks`) and interp's own keyword adapter
+    TransformerLens hook points (see :func:`user_hooks`), the bridge's own capture hooks and
+    interp's own keyword adapter
     (:func:`interp.runtime.conventions.bridge_cache_keyword`)."""
     from transformer_lens.hook_points import HookPoint
 
@@ -319,6 +320,9 @@ def module_hooks(module: nn.Module) -> list[str]:
         if isinstance(sub, HookPoint):
             continue
         hooks = list(sub._forward_hooks.values()) + list(sub._forward_pre_hooks.values())
-        if any(not is_internal_hook(h) for h in hooks):
+        # The bridge wires capture hooks of its own (on the norms, at the first forward pass); they
+        # record, never change, values: only hooks from outside TransformerLens count.
+        if any(not is_internal_hook(h) and not getattr(h, "__module__", "").startswith("transformer_lens")
+               for h in hooks):
             out.append(name)
     return out

@@ -50,8 +50,13 @@ def pair_facts(pair, *, pair_name: str | None = None, n_cities: int = 300, seed:
     from interp.paths import cache_dir
     from interp.prompts import format_prompt
 
-    key = hashlib.sha256(json.dumps([weights_fingerprint(pair.base), weights_fingerprint(pair.aligned),
-                                     pair.style("aligned"), n_cities, seed, max_new_tokens]).encode()).hexdigest()[:16]
+    from interp.behavior.memo import outputs_key
+
+    # The aligned side's answers decide the table: keyed by its weights, the generation code and the
+    # package versions (interp.behavior.memo.outputs_key), so nothing generated elsewhere is served.
+    key = hashlib.sha256(json.dumps([weights_fingerprint(pair.base), outputs_key(
+        pair.aligned, max_new_tokens=max_new_tokens, greedy=True, style=pair.style("aligned")),
+        n_cities, seed]).encode()).hexdigest()[:16]
     path = cache_dir("pair-facts") / f"{key}.jsonl"
     if path.is_file():
         return pd.read_json(path, lines=True, dtype=False)

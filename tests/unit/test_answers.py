@@ -89,6 +89,26 @@ def test_remembered_answers_generate_only_what_these_weights_have_not_answered(t
     memo.remembered_answers(model, ["a b"], max_new_tokens=3)
     assert asked[2:] == [["a b"], ["a b"]] and len(list((tmp_path / "answers").glob("*.json"))) == 3
     assert not list((tmp_path / "answers").glob(".*tmp*"))
+    # Every other part of the key: another package version, other generation code, hooks.
+    import interp.versions
+
+    memo.remembered_answers(model, ["a b"], max_new_tokens=3)
+    assert len(asked) == 4  # the same key: read back
+    real_versions = interp.versions.versions
+    monkeypatch.setattr(interp.versions, "versions", lambda: {**real_versions(), "transformers": "9.9.9"})
+    memo.remembered_answers(model, ["a b"], max_new_tokens=3)
+    monkeypatch.setattr(interp.versions, "versions", real_versions)
+    monkeypatch.setattr(memo, "GENERATION_CODE", memo.GENERATION_CODE + ("interp.behavior.answers",))
+    memo.remembered_answers(model, ["a b"], max_new_tokens=3)
+    assert asked[4:] == [["a b"], ["a b"]] and len(list((tmp_path / "answers").glob("*.json"))) == 5
+    with model.hooks(fwd_hooks=[("blocks.0.hook_resid_post", lambda act, hook: act)]):
+        memo.remembered_answers(model, ["a b"], max_new_tokens=3)  # hooked: generated, nothing read or written
+    handle = model.original_model.model.layers[0].register_forward_hook(lambda m, a, o: o)
+    try:
+        memo.remembered_answers(model, ["a b"], max_new_tokens=3)
+    finally:
+        handle.remove()
+    assert asked[6:] == [["a b"], ["a b"]] and len(list((tmp_path / "answers").glob("*.json"))) == 5
 
 
 def test_sampled_generation_draws_from_the_softmax_and_is_seeded(tiny_gemma_dir):

@@ -93,3 +93,23 @@ def test_a_non_editable_install_has_the_default_pair(tmp_path):
                          env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
     assert out[0].endswith("interp/_data") and str(tmp_path / "site") in out[0]
     assert out[1] == "False" and out[2].startswith(str(tmp_path / "site"))
+
+
+def test_only_the_runtime_spells_hf_calling_conventions():
+    """The KV cache's keyword (``cache`` from transformers 5.24, ``past_key_values`` before) and the
+    output field are spelled in interp.runtime only (interp.runtime.conventions): no call outside it
+    passes them as a keyword, names them in a string, or reads them as an attribute."""
+    names = {"cache", "past_key_values", "past_key_value", "layer_past"}
+    hits = []
+    for f in ROOT.rglob("*.py"):
+        rel = f.relative_to(ROOT)
+        if rel.parts[0] == "runtime":
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and any(k.arg in names for k in node.keywords):
+                hits.append(f"{rel}:{node.lineno} keyword")
+            elif isinstance(node, ast.Constant) and node.value in names - {"cache"}:
+                hits.append(f"{rel}:{node.lineno} string")
+            elif isinstance(node, ast.Attribute) and node.attr in names - {"cache"}:
+                hits.append(f"{rel}:{node.lineno} attribute")
+    assert not hits, f"HF calling conventions spelled outside interp.runtime: {hits}"
