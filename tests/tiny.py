@@ -138,3 +138,16 @@ def save_hf_dir(model, tokenizer_dir: Path, out: Path) -> Path:
         if f.name.startswith(("tokenizer", "special_tokens")):
             shutil.copy(f, out / f.name)
     return out
+
+
+def tiny_gemma3_multimodal(seed: int = 0):
+    """A tiny Gemma-3 built from the multimodal config class (what gemma-3-4b and up load as):
+    ``Gemma3ForConditionalGeneration``, its decoder layers under ``model.language_model``."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, SiglipVisionConfig
+
+    torch.manual_seed(seed)
+    text = tiny_gemma3(seed).config.to_dict()
+    vision = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                image_size=28, patch_size=14).to_dict()
+    return Gemma3ForConditionalGeneration(Gemma3Config(text_config=text, vision_config=vision,
+                                                       mm_tokens_per_image=4)).eval()

@@ -15,7 +15,7 @@ from transformer_lens.model_bridge.exceptions import StopAtLayerException
 
 from interp import hooks as hk
 from interp.prompts import PromptBatch
-from interp.runtime import input_device, arch_of, body_forward, check_layer, layer_input, layer_output, unwrapped, use_fast
+from interp.runtime import FastPathUnavailable, input_device, arch_of, body_forward, check_layer, layer_input, layer_output, unwrapped, use_fast
 
 __all__ = ["capture", "POSITIONS", "hook_order", "FAST_HOOKS"]
 
@@ -44,17 +44,20 @@ def capture(
     sites: Sequence[tuple[str, int]],
     positions: Sequence[str],
     *,
-    fast: bool | None = True,
+    fast: bool | None = None,
 ) -> dict[tuple[str, int, str], Float[Tensor, "rows d_model"]]:
     """Run ``model`` on ``batch`` and return ``{(hook kind, layer, position): [rows, d_model]}``.
 
     ``rows`` is the batch size for marked positions, the number of real tokens for ``"all"``
     (row-major over the batch; see :attr:`PromptBatch.attention_mask`).
 
-    When every site is ``resid_pre`` / ``resid_post`` (and ``fast``), the pass runs the bridge's
-    modules without their wrappers (:mod:`interp.runtime.forward`); other hooks, ``fast=False``, or
-    TransformerLens hooks active on the bridge go through the bridge's hook points. Both stop right
-    after the deepest site.
+    When every site is ``resid_pre`` / ``resid_post``, the pass runs the bridge's modules without
+    their wrappers (:mod:`interp.runtime.forward`); other hooks, ``fast=False``, or TransformerLens
+    hooks active on the bridge go through the bridge's hook points (``fast=None``, the default).
+    ``fast=True`` requires the fast path: where it cannot run (TransformerLens hooks active, a hook
+    kind it does not capture, a family without an adapter) it raises
+    :class:`~interp.runtime.FastPathUnavailable`, as the sweeps do. Both stop right after the
+    deepest site.
     """
     for p in positions:
         if p not in POSITIONS:
@@ -83,7 +86,12 @@ def capture(
 
         return fn
 
-    if fast is not False and all(kind in FAST_HOOKS for kind, _ in sites) and use_fast(model, None, "capture"):
+    kinds_ok = all(kind in FAST_HOOKS for kind, _ in sites)
+    if fast and not kinds_ok:
+        raise FastPathUnavailable(f"capture: fast=True, but the fast path captures {sorted(FAST_HOOKS)} only, got "
+                                  f"{sorted({k for k, _ in sites} - set(FAST_HOOKS))}; pass fast=None to run through "
+                                  "the bridge")
+    if fast is not False and kinds_ok and use_fast(model, fast, "capture"):
         _capture_fast(model, batch, sites, make_hook)
         return _checked(out, sites, positions)
     fwd = [(hk.name(kind, layer), make_hook(kind, layer)) for kind, layer in sites]

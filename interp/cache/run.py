@@ -62,7 +62,9 @@ class CacheConfig:
 
     def __post_init__(self) -> None:
         self.layers = sorted({int(x) for x in self.layers})
-        self.hooks, self.positions, self.sides = list(self.hooks), list(self.positions), list(self.sides)
+        # Repeats removed, order kept: a side, hook or position named twice would write every shard
+        # twice and read its rows twice, out of line with the store's frame().
+        self.hooks, self.positions, self.sides = (list(dict.fromkeys(x)) for x in (self.hooks, self.positions, self.sides))
         if not self.layers or self.layers[0] < 0:
             raise ValueError(f"layers must be non-negative block indices, got {self.layers}")
         for h in self.hooks:

@@ -168,7 +168,8 @@ class ActivationStore:
 
     def info(self) -> dict:
         """A summary: sides, layers, hooks, positions, examples, shards, bytes on disk, models."""
-        files = list((self.path / "shards").glob("*.safetensors"))
+        # The shards the manifest lists: a temporary file left by a killed writer is not the store's.
+        files = [self.path / sh["file"] for sh in self.manifest["shards"] if (self.path / sh["file"]).is_file()]
         return {
             "path": str(self.path),
             "complete": self.complete,

@@ -32,6 +32,7 @@ from interp import distributed
 from interp.patching import packed as packed_mod
 from interp.patching.metrics import TokenMetric
 from interp.prompts import PromptBatch
+from interp.runtime.forward import cell_layout
 from interp.runtime import (
     input_device,
     Arch, arch_of, body_forward, check_layers, final_logits, layer_streams, logits_at, position_ids, skip_below, unwrapped, use_fast,
@@ -91,6 +92,7 @@ def cell_setup(model: TransformerBridge, batch: PromptBatch, positions: Tensor |
     return b, positions, value_positions, mpos
 
 
+@cell_layout
 def resid_pre_sweep(
     model: TransformerBridge,
     batch: PromptBatch,

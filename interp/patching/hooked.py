@@ -24,6 +24,7 @@ from interp import distributed, hooks
 from interp.patching.core import Metric, PackedCells, cell_setup, clean_resid_pre, metric_of
 from interp.patching.packed import windows_for
 from interp.prompts import PromptBatch
+from interp.runtime.forward import cell_layout
 from interp.runtime import input_device, arch_of, check_layers, skip_below, unwrapped, use_fast, with_layer_input
 
 __all__ = ["clean_activations", "hook_sweep", "head_sweep", "SWEEP_KINDS"]
@@ -96,6 +97,7 @@ def _check_hook(model: TransformerBridge, name: str, kind: str) -> None:
                          f"this model has {', '.join(have)}")
 
 
+@cell_layout
 def hook_sweep(
     model: TransformerBridge,
     batch: PromptBatch,
@@ -268,6 +270,7 @@ def _last_layer(model, b, resid, kind, layer, written, positions, mpos, metric, 
                        max_batch, hooks.FINAL_NORM, _metric_at(model, mpos, metric, B))
 
 
+@cell_layout
 def head_sweep(
     model: TransformerBridge,
     batch: PromptBatch,

@@ -106,7 +106,12 @@ def probe_store(
     if (tr & te).any():
         raise ValueError(f"{int((tr & te).sum())} rows are in both train_mask and test_mask; the splits must be disjoint")
     entities = meta["entity"].astype(str).to_numpy() if "entity" in meta else None
-    if entities is not None:
+    if entities is None:
+        warnings.warn("the store has no 'entity' column: C and the layer are chosen on random validation rows, not "
+                      "on held-out entities, and intervals resample rows; a probe that memorises entities then looks "
+                      "better on validation than it is. Cache a dataset with an 'entity' column to avoid it.",
+                      stacklevel=2)
+    else:
         shared = set(entities[tr]) & set(entities[te])
         if shared:
             warnings.warn(f"{len(shared)} entities have rows in both train and test (e.g. {sorted(shared)[:3]}); test "

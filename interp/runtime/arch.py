@@ -68,7 +68,11 @@ FAMILIES: tuple[Family, ...] = (
     Family("mistral", ("mistral",)),
     Family("gemma", ("gemma",)),
     Family("gemma2", ("gemma2",), mid="pre_feedforward_layernorm", post_norm=True),
-    Family("gemma3", ("gemma3_text", "gemma3"), mid="pre_feedforward_layernorm", post_norm=True),
+    Family("gemma3", ("gemma3_text",), mid="pre_feedforward_layernorm", post_norm=True),
+    # Gemma-3 4B and up load as Gemma3ForConditionalGeneration: the text model sits under
+    # model.language_model, beside the vision tower.
+    Family("gemma3_multimodal", ("gemma3",), body="model.language_model", mid="pre_feedforward_layernorm",
+           post_norm=True),
     Family("qwen2", ("qwen2",)),
     Family("qwen3", ("qwen3",)),
     Family("olmo2", ("olmo2",), mid="mlp", post_norm=True),
@@ -109,8 +113,10 @@ def family_of(model: Any) -> Family:
     """The :class:`Family` of a bridge or HF causal LM, or a ``NotImplementedError`` naming the
     model type and the families interp knows."""
     hf = _hf(model)
-    mtype = getattr(_config(hf), "model_type", None)
-    fam = _BY_TYPE.get(mtype) or _BY_TYPE.get(getattr(hf.config, "model_type", None))
+    # The outer model type first: a multimodal wrapper's text config names the text-only family,
+    # whose body path is another.
+    mtype = getattr(hf.config, "model_type", None)
+    fam = _BY_TYPE.get(mtype) or _BY_TYPE.get(getattr(_config(hf), "model_type", None))
     if fam is None:
         known = ", ".join(sorted(_BY_TYPE))
         raise NotImplementedError(f"no architecture adapter for model_type {mtype!r} ({type(hf).__name__}); "
@@ -131,7 +137,10 @@ class Arch:
 
     @property
     def body(self) -> nn.Module:
-        return getattr(self.hf, self.family.body)
+        module = self.hf
+        for part in self.family.body.split("."):
+            module = getattr(module, part)
+        return module
 
     @property
     def layer_list(self) -> nn.ModuleList:

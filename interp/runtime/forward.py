@@ -23,6 +23,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ __all__ = [
     "unwrapped", "position_ids", "body_forward", "layer_streams", "logits_at", "final_logits", "normed_logits",
     "layer_input", "with_layer_input", "with_layer_arg", "layer_output", "with_layer_output", "PassThrough",
     "skip_below", "user_hooks", "use_fast", "FastPathUnavailable", "on_layer_input", "on_layer_output", "input_device",
-    "module_hooks",
+    "module_hooks", "cell_layout", "in_cell_layout",
 ]
 
 log = logging.getLogger("interp.runtime")
@@ -326,3 +327,27 @@ def module_hooks(module: nn.Module) -> list[str]:
                for h in hooks):
             out.append(name)
     return out
+
+
+_CELLS: "ContextVar[bool]" = ContextVar("interp_cell_layout", default=False)
+
+
+def in_cell_layout() -> bool:
+    """True inside a patching sweep, where the rows and columns a layer sees are sweep cells
+    (prompt copies, or cells packed along the sequence), not the prompts themselves: there the last
+    column is not each prompt's last token, so a position-dependent edit cannot find it."""
+    return _CELLS.get()
+
+
+def cell_layout(fn: Callable) -> Callable:
+    """Decorate a sweep so that :func:`in_cell_layout` holds while it runs."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        token = _CELLS.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _CELLS.reset(token)
+
+    return run

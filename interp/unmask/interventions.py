@@ -43,6 +43,7 @@ from interp.patching.directions import after_first as _after_first
 from interp.prompts import format_prompt
 from interp.runtime import arch_of, check_layer, on_layer_input
 from interp.runtime.conventions import is_decoding_step
+from interp.runtime.forward import in_cell_layout
 
 __all__ = [
     "Intervention", "NoIntervention", "Ablation", "Steering", "LowRankEdit", "side_prompts", "after_first", "check_layer",
@@ -167,6 +168,11 @@ def edit_mask(kwargs: dict, x: Tensor, positions: str) -> Tensor:
         cols = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
         at_or_before = cols <= last.to(x.device).unsqueeze(1) if positions == "prompt" else cols == last.to(x.device).unsqueeze(1)
         return after_first(kwargs, x) * at_or_before.to(x.dtype)
+    if in_cell_layout():
+        raise ValueError(f"an edit at positions={positions!r} is active inside a patching sweep, whose rows are "
+                         "sweep cells (prompt copies or packed cells), not prompts: the last prompt token cannot be "
+                         "found there. Use positions='all' for an edit that composes with sweeps, or apply the edit "
+                         "outside the sweep")
     if positions == "prompt":
         return after_first(kwargs, x, prompt_only=True)
     decoding = is_decoding_step(x, kwargs)

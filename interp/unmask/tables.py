@@ -32,7 +32,14 @@ def facts_for(pair_name: str | None, *, max_train: int = 512, max_test: int = 25
 
         try:
             g = graded_facts(pair_name)
-        except (FileNotFoundError, KeyError, ValueError):
+        except FileNotFoundError:  # a pair without a recipe record: the generated facts, graded later
+            g = None
+        except (KeyError, ValueError) as e:
+            import warnings
+
+            warnings.warn(f"the recipe record of pair {pair_name!r} cannot be read ({type(e).__name__}: {e}); using "
+                          "generated facts instead (the base is graded on them now). Re-run `interp align` to "
+                          "rewrite the record", RuntimeWarning, stacklevel=2)
             g = None
         if g is not None:
             return g.assign(base_correct=[is_correct(b, a) for b, a in zip(g.base_greedy, g.aliases)])

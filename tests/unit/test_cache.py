@@ -224,3 +224,37 @@ def test_resuming_with_other_weights_of_the_same_name_is_refused(pair, tmp_path)
     finally:
         with torch.no_grad():
             p.sub_(1.0)
+
+
+def test_capture_fast_true_refuses_the_bridge_path_instead_of_taking_it(pair):
+    from interp.cache.capture import capture
+    from interp.runtime import FastPathUnavailable
+
+    model = pair.base
+    batch = encode(model.tokenizer, ["the fox sat", "a red fox"])
+    got = capture(model, batch, [("resid_post", 1)], ["last"], fast=True)
+    with model.hooks(fwd_hooks=[(hooks.resid_post(0), lambda act, hook: act)]):
+        with pytest.raises(FastPathUnavailable, match="TransformerLens hooks are active"):
+            capture(model, batch, [("resid_post", 1)], ["last"], fast=True)
+        hooked = capture(model, batch, [("resid_post", 1)], ["last"])  # fast=None: the bridge, same values
+    assert torch.allclose(hooked[("resid_post", 1, "last")], got[("resid_post", 1, "last")], atol=1e-5)
+    with pytest.raises(FastPathUnavailable, match="captures"):
+        capture(model, batch, [("resid_mid", 1)], ["last"], fast=True)
+
+
+def test_a_side_named_twice_is_cached_once(pair, data, tmp_path):
+    from interp.cache.run import CacheConfig
+
+    assert CacheConfig(layers=[1, 1], sides=["aligned", "aligned"], hooks=["resid_post"] * 2).sides == ["aligned"]
+    store = cache_activations(pair, data, layers=[1], sides=["aligned", "aligned"], out_dir=tmp_path, progress=False)
+    assert store.sides == ["aligned"] and store.get("aligned", 1).shape[0] == len(data) == len(store.frame())
+    assert {s["side"] for s in store.manifest["shards"]} == {"aligned"}
+
+
+def test_probing_a_store_without_entities_says_that_validation_is_not_entity_disjoint(pair, tmp_path):
+    from interp.probes import probe_store
+
+    ds = arithmetic_statements(60, digits=(1, 2)).remove_columns(["entity"])
+    store = cache_activations(pair, ds, layers=[1], positions=["last"], out_dir=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match="no 'entity' column"):
+        probe_store(store, n_boot=5)

@@ -284,3 +284,19 @@ def test_steering_sweep_reports_rates_per_scale(model):
     assert_plots(result.figure(), frame[frame.measure != "kl"].value.to_numpy())
     with pytest.raises(ValueError, match="direction must have shape"):
         steering_sweep(model, ["x"], torch.randn(3), layer=0, scales=[1.0])
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_last_token_edit_is_refused_inside_a_sweep(model, packed):
+    """Inside a sweep the rows are cells, not prompts: an edit at the last prompt token cannot find
+    it there and says so; an edit at every position composes with the sweep."""
+    from interp.unmask import Steering
+
+    clean, corrupt = _batches()
+    values, metric = clean_resid_pre(model, clean), logit_diff([10] * 3, [20] * 3)
+    v = torch.randn(model.cfg.d_model)
+    with Steering(vector=v, layer=1, positions="last").applied(model):
+        with pytest.raises(ValueError, match="inside a patching sweep"):
+            resid_pre_sweep(model, corrupt, values, metric, packed=packed)
+    with Steering(vector=v, layer=1, positions="all").applied(model):
+        assert torch.isfinite(resid_pre_sweep(model, corrupt, values, metric, packed=packed)).all()

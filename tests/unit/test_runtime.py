@@ -142,3 +142,26 @@ def test_describe_model_states_each_capability(tokenizer):
     assert all(f"capability: {c}" in neox.index for c in CAPABILITIES)
     gpt2 = describe_model(families.bridge("gpt2", tokenizer)).set_index("fact").value
     assert gpt2["tied embeddings"] == "True" and gpt2["capability: store"] == "fast path"
+
+
+def test_a_multimodal_gemma3_is_read_through_its_language_model():
+    """Gemma-3 4B+ checkpoints are Gemma3ForConditionalGeneration: the adapter finds the layers under
+    model.language_model and the body's output is the model's own last hidden state."""
+    import torch
+
+    from interp.runtime import arch_of, body_forward
+    from tests import tiny
+
+    model = tiny.tiny_gemma3_multimodal()
+    arch = arch_of(model)
+    assert arch.family.name == "gemma3_multimodal" and arch.n_layers == 2
+    assert arch.layers[0] is model.model.language_model.layers[0]
+    ids = torch.randint(5, 60, (2, 7))
+    mask = torch.ones_like(ids)
+    mask[0, :2] = 0
+    with torch.inference_mode():
+        from interp.runtime import position_ids
+
+        ref = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask), output_hidden_states=True)
+        out = body_forward(arch, ids, mask)
+    assert torch.allclose(out, ref.hidden_states[-1], atol=1e-5)

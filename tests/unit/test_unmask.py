@@ -257,3 +257,16 @@ def test_refusal_direction_is_selected_on_prompts_held_out_of_its_estimate(tiny_
     assert list(sel.layer) == [1] and (sel.n == 2).all() and {"ci_low", "ci_high"} <= set(sel.columns)
     with pytest.raises(ValueError, match="need n_val >= 1 validation prompts plus >= 2"):
         refusal.refusal_direction(pair, refused[:3], answered, refused[:1], [["x"]], answered[:1], [["y"]], n_val=2)
+
+
+def test_a_corrupt_recipe_record_is_reported_not_silently_replaced(tmp_path, monkeypatch):
+    import interp.align
+    from interp.unmask.tables import facts_for
+
+    def corrupt(name):
+        raise ValueError("Expected object or value")
+
+    monkeypatch.setattr(interp.align, "graded_facts", corrupt)
+    with pytest.warns(RuntimeWarning, match="recipe record of pair 'default' cannot be read"):
+        out = facts_for("default", max_train=4, max_test=4)
+    assert len(out) == 8
