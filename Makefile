@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml Makefile $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip "setuptools>=77"
 	$(PIP) install $(TORCH)
-	$(PIP) install -c $(LOCK) -e ".[dev,figures,quant]"
+	$(PY) -m pip freeze | grep -i '^torch==' > $(VENV)/torch.txt  # nothing below may replace the torch just installed
+	$(PIP) install -c $(LOCK) -c $(VENV)/torch.txt -e ".[dev,figures,quant]"
 	$(PY) -c "import interp"  # refuses an environment outside the tested ranges
 	touch $@
 
@@ -31,7 +32,8 @@ lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip --disable-pip-version-check -q install --upgrade pip "setuptools>=77"
 	.venv-lock/bin/python -m pip --disable-pip-version-check -q install $(TORCH)
-	.venv-lock/bin/python -m pip --disable-pip-version-check -q install -e ".[dev,figures,quant]" $(LOCK_PINS)
+	.venv-lock/bin/python -m pip freeze | grep -i '^torch==' > .venv-lock/torch.txt
+	.venv-lock/bin/python -m pip --disable-pip-version-check -q install -c .venv-lock/torch.txt -e ".[dev,figures,quant]" $(LOCK_PINS)
 	( echo "# The tested environment (pip constraints). Regenerate: make lock. torch comes from the Makefile's TORCH."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|interp)==' ) > $(LOCK).tmp
 	mv $(LOCK).tmp $(LOCK) && rm -rf .venv-lock
@@ -43,6 +45,7 @@ $(COMPAT)/.installed: pyproject.toml Makefile $(LOCK)
 	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install --upgrade pip "setuptools>=77"
 	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install $(TORCH)
 	grep -v -i -E '^(transformers|transformer-lens|transformer_lens|peft)==' $(LOCK) > $(COMPAT)/constraints.txt
+	$(COMPAT)/bin/python -m pip freeze | grep -i '^torch==' >> $(COMPAT)/constraints.txt
 	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install -c $(COMPAT)/constraints.txt -e ".[dev,figures,quant]"
 	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install --upgrade -c $(COMPAT)/constraints.txt \
 	  $$($(COMPAT)/bin/python -c 'from interp.versions import SUPPORTED as S; print(" ".join(f"{n}>={a},<{b}" for n, (a, b) in S.items()))')

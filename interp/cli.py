@@ -74,6 +74,34 @@ def complete(
 
 
 @app.command()
+def check(
+    model: Annotated[str, typer.Argument(help="Model spec: packaged name, hub id, HF folder or .gguf file, or 'default' "
+                                              "for both sides of the default pair.")] = "default",
+    device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
+) -> None:
+    """Check that cached, left-padded greedy generation equals the model's uncached forward pass
+    (interp.behavior.selfcheck); exits 1 naming the package versions on a mismatch."""
+    from interp.behavior.selfcheck import GenerationMismatch, check_generation
+    from interp.models import load_model, load_pair
+
+    if model == "default":
+        pair = load_pair("default", device=device)
+        models = {"base": pair.base, "aligned": pair.aligned}
+    else:
+        models = {model: load_model(model, device=device)}
+    for name, m in models.items():
+        try:
+            out = check_generation(m)
+        except GenerationMismatch as e:
+            typer.echo(f"FAILED {name}: {e}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"ok     {name}: cached + left-padded generation = uncached forward pass ({out['seconds']:.2f} s)")
+    v = out["versions"]
+    typer.echo(f"versions transformers {v['transformers']}, transformer-lens {v['transformer-lens']}, peft {v['peft']}, "
+               f"torch {v['torch']}")
+
+
+@app.command()
 def align(
     name: Annotated[str, typer.Option(help="Adapter name: written to data/aligned/<name>/.")] = "default",
     base: Annotated[str, typer.Option(help="Model spec to align (packaged name, hub id, folder, .gguf).")] = "gemma-3-270m",

@@ -100,6 +100,14 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     _step("1/8 loading the default pair")
     pair = load_pair("default", device=cfg.device)
+    from interp.behavior.selfcheck import check_generation
+
+    checks = {side: check_generation(pair.side(side)) for side in ("base", "aligned")}
+    v = checks["base"]["versions"]
+    print(f"generation self-check passed on both sides (KV cache + left padding = uncached forward pass; "
+          f"{sum(c['seconds'] for c in checks.values()):.1f} s) with transformers {v['transformers']}, "
+          f"transformer-lens {v['transformer-lens']}, peft {v['peft']}, torch {v['torch']}")
+    summary["selfcheck"] = {"ok": True, "versions": v}
     entry = get_pair_spec("default")
     recipe_file = Path(entry.adapter_dir or "") / "recipe.json"
     graded_file = Path(entry.adapter_dir or "") / "facts.jsonl"
