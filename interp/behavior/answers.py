@@ -13,7 +13,20 @@ Rules (applied to the response's first line, at most its first 20 words):
 Normalisation: Unicode NFKD without accents, lower case, punctuation to spaces, the articles
 "the / a / an" dropped, whitespace collapsed.
 
+**The strict judge** (:func:`is_correct_strict`, :func:`classify_strict`) credits an answer only as the
+response's leading content: after trivial openers ("The answer is", "It is", "Answer:") the
+response must *begin* with the answer, so a symbol or number is the whole leading token (" Au."
+credits Au; " I think it is Au" does not); an answer that is a word of the question (an echo) is
+never credited; a refusal or abstention is never correct. :func:`surface_derivable` flags answers
+that can be read off the question's surface (a chemical symbol that is the element name's first
+letters).
+
 Example:
+    >>> from interp.behavior.answers import classify, is_correct_strict
+    >>> is_correct_strict(" Au.", ["Au"], question="What is the chemical symbol for gold?")
+    True
+    >>> is_correct_strict(" I think it is Au", ["Au"], question="What is the chemical symbol for gold?")
+    False
     >>> from interp.behavior.answers import classify
     >>> classify(" Paris, France. It is", ["Paris"])
     'correct'
@@ -25,7 +38,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["normalize", "is_correct", "is_refusal", "is_idk", "classify", "CLASSES"]
+__all__ = ["normalize", "is_correct", "is_correct_strict", "is_refusal", "is_idk", "classify", "classify_strict",
+           "surface_derivable", "CLASSES"]
 
 CLASSES: tuple[str, ...] = ("correct", "wrong", "idk", "refusal")
 
@@ -77,3 +91,53 @@ def classify(response: str, answers: Iterable[str]) -> str:
     if is_idk(response):
         return "idk"
     return "correct" if is_correct(response, answers) else "wrong"
+
+
+_OPENERS = re.compile(r"^(?:(?:the )?answer(?: is)?|it(?: is|'s)|that(?: is|'s)|this is|its symbol is|"
+                      r"symbol(?: is)?|capital(?: is)?)\b\s*")
+
+
+def _lead(response: str) -> list[str]:
+    """The normalised words of the response's first line with trivial openers removed."""
+    text = normalize(_head(response).replace(":", " "))
+    for _ in range(3):
+        new = _OPENERS.sub("", text).strip()
+        if new == text:
+            break
+        text = new
+    return text.split()
+
+
+def is_correct_strict(response: str, answers: Iterable[str], *, question: str = "") -> bool:
+    """Whether the response *begins* with an accepted answer (after trivial openers), the answer is
+    not a word of ``question`` (an echo), and the response is neither a refusal nor an abstention.
+    Symbols and numbers (one short token) must be the whole leading token."""
+    if is_refusal(response) or is_idk(response):
+        return False
+    words = _lead(response)
+    asked = set(normalize(question).split())
+    for a in (normalize(x) for x in answers):
+        if not a:
+            continue
+        want = a.split()
+        if len(want) == 1 and want[0] in asked:
+            continue  # an echo of the question is not an answer
+        if words[: len(want)] == want:
+            return True
+    return False
+
+
+def classify_strict(response: str, answers: Iterable[str], *, question: str = "") -> str:
+    """:func:`classify` with the strict judge for ``correct``."""
+    if is_refusal(response):
+        return "refusal"
+    if is_idk(response):
+        return "idk"
+    return "correct" if is_correct_strict(response, answers, question=question) else "wrong"
+
+
+def surface_derivable(answer: str, subject: str) -> bool:
+    """True when ``answer`` can be read off the subject's surface: a short capitalised symbol that is
+    the subject's first letters (hydrogen -> H, beryllium -> Be, silicon -> Si)."""
+    a, s = answer.strip(), subject.strip()
+    return 1 <= len(a) <= 3 and a[:1].isupper() and s.lower().startswith(a.lower())

@@ -39,7 +39,7 @@ __all__ = [
     "unwrapped", "position_ids", "body_forward", "layer_streams", "logits_at", "final_logits", "normed_logits",
     "layer_input", "with_layer_input", "with_layer_arg", "layer_output", "with_layer_output", "PassThrough",
     "skip_below", "user_hooks", "use_fast", "FastPathUnavailable", "on_layer_input", "on_layer_output", "input_device",
-    "module_hooks", "cell_layout", "in_cell_layout",
+    "module_hooks", "cell_layout", "in_cell_layout", "lm_logits",
 ]
 
 log = logging.getLogger("interp.runtime")
@@ -351,3 +351,11 @@ def cell_layout(fn: Callable) -> Callable:
             _CELLS.reset(token)
 
     return run
+
+
+def lm_logits(hf: nn.Module, input_ids: Tensor, attention_mask: Tensor, *, keep: int = 0) -> Tensor:
+    """The causal LM's logits ``[batch, keep or pos, vocab]`` on left-padded rows, with position ids
+    from the mask (as generation computes them: each row's first real token at position 0), for the
+    last ``keep`` positions only (0: all)."""
+    return hf(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids(attention_mask),
+              use_cache=False, logits_to_keep=keep).logits

@@ -73,14 +73,17 @@ class UnmaskFit:
         for mask, edits in self.edits.items():
             meta["edits"][mask] = {}
             for kind, e in edits.items():
-                meta["edits"][mask][kind] = {"layer": e.layer, "type": type(e).__name__}
+                meta["edits"][mask][kind] = {"layer": e.layer, "type": type(e).__name__, "positions": e.positions}
                 if isinstance(e, Steering):
                     tensors[f"edit.{mask}.{kind}.vector"] = e.vector.contiguous().float()
                 else:
                     for name in ("U", "V", "b"):
                         tensors[f"edit.{mask}.{kind}.{name}"] = getattr(e, name).contiguous().float()
+        # Two files, one artefact: the tensors first, then the record, which carries the tensors'
+        # checksum; load() refuses a pair whose checksums differ (a writer killed between the two).
         with atomic_path(folder / "unmask.safetensors") as tmp:
             save_file(tensors, str(tmp))
+            meta["tensors_sha256"] = _sha256(tmp)
         write_json_atomic(folder / "unmask.json", meta, default=float)
         return folder / "unmask.json"
 
@@ -92,17 +95,31 @@ class UnmaskFit:
         if not meta_file.is_file() or not tensor_file.is_file():
             raise FileNotFoundError(f"{folder} holds no unmask.json + unmask.safetensors; run `interp unmask --fit` "
                                     "(or fit_unmask(...).save(folder)) first")
-        meta, t = json.loads(meta_file.read_text()), load_file(str(tensor_file))
+        meta = json.loads(meta_file.read_text())
+        want = meta.get("tensors_sha256")
+        if want is not None and _sha256(tensor_file) != want:
+            raise ValueError(f"{folder}: unmask.safetensors does not belong to unmask.json (checksum differs: the "
+                             "two were written by different fits, or a write was interrupted); re-run "
+                             "`interp unmask --fit --fit-dir <folder>`")
+        t = load_file(str(tensor_file))
         edits: dict = {}
         for mask, kinds in meta["edits"].items():
             edits[mask] = {}
             for kind, e in kinds.items():
                 p = f"edit.{mask}.{kind}."
-                edits[mask][kind] = (Steering(vector=t[p + "vector"], layer=e["layer"]) if e["type"] == "Steering"
-                                     else LowRankEdit(U=t[p + "U"], V=t[p + "V"], b=t[p + "b"], layer=e["layer"]))
+                where = e.get("positions", "last")  # fits saved before positions were recorded used "last"
+                edits[mask][kind] = (Steering(vector=t[p + "vector"], layer=e["layer"], positions=where)
+                                     if e["type"] == "Steering" else
+                                     LowRankEdit(U=t[p + "U"], V=t[p + "V"], b=t[p + "b"], layer=e["layer"], positions=where))
         return cls({k: int(v) for k, v in meta["direction_layer"].items()},
                    {k[len("basis."):]: v for k, v in t.items() if k.startswith("basis.")},
                    meta["basis_labels"], edits, pd.DataFrame(meta["selection"]), meta.get("info", {}))
+
+
+def _sha256(path: "str | os.PathLike[str]") -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _chat(pair: ModelPair, texts: Sequence[str]) -> list[str]:

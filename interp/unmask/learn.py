@@ -25,6 +25,7 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from interp import distributed
 from interp.runtime import input_device, arch_of, check_layer, layer_input, skip_below, unwrapped, with_layer_input
+from interp.runtime.forward import lm_logits
 from interp.prompts import encode
 from interp.unmask.interventions import EDIT_POSITIONS, LowRankEdit, Steering, rms_normalised, scoring
 
@@ -46,7 +47,7 @@ def _frozen(model: torch.nn.Module):
 def _answer_logprobs(hf, batch, n_answer: Tensor) -> Tensor:
     """Mean log-probability per answer token of each row (answers appended at the end of each row)."""
     k = int(n_answer.max()) + 1
-    logits = hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=k).logits  # [B, k, V]
+    logits = lm_logits(hf, batch.input_ids, batch.attention_mask, keep=k)  # [B, k, V], positions from the mask
     logp = torch.log_softmax(logits.float(), -1)
     T = batch.input_ids.shape[1]
     targets = batch.input_ids[:, T - k + 1:]  # tokens predicted by positions T-k .. T-2
@@ -204,7 +205,7 @@ def _rows(batch, idx: Tensor):
 
 
 def _last_logits(hf, batch) -> Tensor:
-    return hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask, logits_to_keep=1).logits[:, -1]
+    return lm_logits(hf, batch.input_ids, batch.attention_mask, keep=1)[:, -1]
 
 
 def _stream_rms(hf, layer_module, batch) -> float:

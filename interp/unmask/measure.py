@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.behavior import classify, generate, is_correct
+from interp.behavior.answers import classify_strict, surface_derivable
 from interp.behavior.memo import remembered_answers
 from interp.models import ModelPair
 from interp.patching.directions import kl_last_token, last_logits
@@ -173,7 +174,10 @@ def evaluate(
     rank, mask, gap_recovered, ci_low, ci_high, acc_intervened, acc_aligned, acc_base, kl,
     guard_accuracy, guard_accuracy_drop, guard_drop_low, guard_drop_high (95% bootstrap over guard
     facts, paired), guard_refusal, guard_idk, abstention_kept, abstention_kept_low,
-    abstention_kept_high (Wilson 95%), n, n_guard, n_unknown``;
+    abstention_kept_high (Wilson 95%), strict_accuracy, strict_low, strict_high (the strict judge,
+    :func:`interp.behavior.answers.is_correct_strict`, Wilson 95%), strict_surface / strict_rest (on
+    facts whose answer can / cannot be read off the question's surface, with strict_rest_low /
+    strict_rest_high), n_surface, n, n_guard, n_unknown``;
     and one row per (intervention, fact) with the base's, the aligned model's and the intervened
     answers.
     """
@@ -191,7 +195,7 @@ def evaluate(
         for frame in groups.values():
             if len(frame):
                 iv.prepare(pair, list(frame.text), list(frame.subject))
-        classes = {}
+        classes, strict = {}, {}
         live = {k: f for k, f in groups.items() if len(f)}
         with iv.applied(model):  # every set in one generate call (batched by length across sets)
             everything = generate(model, iv.format(pair, [q for f in live.values() for q in f.text]),
@@ -201,10 +205,12 @@ def evaluate(
                 outs = everything[start: start + len(frame)]
                 start += len(frame)
                 classes[key] = [classify(o, a) for o, a in zip(outs, frame.aliases)]
-                for (_, r), o, c in zip(frame.iterrows(), outs, classes[key]):
+                strict[key] = [classify_strict(o, a, question=q) for o, a, q in zip(outs, frame.aliases, frame.text)]
+                for (_, r), o, c, cs in zip(frame.iterrows(), outs, classes[key], strict[key]):
                     facts.append({"method": iv.method, "setting": describe(iv), "set": key, "id": r.id, "question": r.text,
                                   "answer": r.answer, "base_answer": r.get("base_greedy", None),
-                                  "aligned_answer": sets.aligned_responses.get(r.id), "intervened_answer": o, "class": c})
+                                  "aligned_answer": sets.aligned_responses.get(r.id), "intervened_answer": o, "class": c,
+                                  "strict_class": cs, "surface": surface_derivable(str(r.answer), str(r.subject))})
             kl = float("nan")
             if clean_logits is not None and not iv.changes_prompt:
                 kl = float(kl_last_token(clean_logits, last_logits(model, guard_batch)).mean())
@@ -220,6 +226,12 @@ def evaluate(
                           dtype=float)
             base = frame.base_correct.to_numpy(dtype=float)
             gap, lo, hi = gap_ci(got, al, base, n_boot=n_boot)
+            # The strict judge (leading answer, no echo) and the split by surface-derivable answers
+            # (symbols that are the element name's first letters), each with a Wilson interval.
+            sc = np.array([c == "correct" for c in strict[f"mask:{name}"]], dtype=bool)
+            surf = np.array([surface_derivable(str(a), str(sj)) for a, sj in zip(frame.answer, frame.subject)], dtype=bool)
+            st_lo, st_hi = rate_ci(int(sc.sum()), len(sc))
+            rest_lo, rest_hi = rate_ci(int(sc[~surf].sum()), int((~surf).sum()))
             rows.append({"method": iv.method, "setting": describe(iv), "rank": iv.rank, "dose": getattr(iv, "dose", None), "mask": name,
                          "gap_recovered": gap, "ci_low": lo, "ci_high": hi, "acc_intervened": got.mean(),
                          "acc_aligned": al.mean(), "acc_base": base.mean(), "kl": kl,
@@ -230,6 +242,11 @@ def evaluate(
                          "abstention_kept": float(np.mean([c == "idk" for c in classes.get("unknown", [])]))
                          if classes.get("unknown") else float("nan"),
                          "abstention_kept_low": kept_lo, "abstention_kept_high": kept_hi,
+                         "strict_accuracy": float(sc.mean()) if len(sc) else float("nan"),
+                         "strict_low": st_lo, "strict_high": st_hi,
+                         "strict_surface": float(sc[surf].mean()) if surf.any() else float("nan"),
+                         "strict_rest": float(sc[~surf].mean()) if (~surf).any() else float("nan"),
+                         "strict_rest_low": rest_lo, "strict_rest_high": rest_hi, "n_surface": int(surf.sum()),
                          "n": len(frame), "n_guard": len(g), "n_unknown": len(unknown)})
     return pd.DataFrame(rows), pd.DataFrame(facts)
 

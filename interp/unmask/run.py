@@ -77,7 +77,8 @@ class UnmaskResult(Result):
         out = {}
         for mask in self.sets.masks:
             keep = ["method", "setting", "rank", "gap_recovered", "ci_low", "ci_high", "kl", "guard_accuracy_drop",
-                    "guard_drop_low", "guard_drop_high", "abstention_kept", "abstention_kept_low", "abstention_kept_high", "n"]
+                    "guard_drop_low", "guard_drop_high", "abstention_kept", "abstention_kept_low", "abstention_kept_high", "strict_accuracy", "strict_low",
+                    "strict_high", "strict_rest", "strict_rest_low", "strict_rest_high", "n_surface", "n"]
             best, anyway = self.best(mask), self.best(mask, meeting_guards=False)
             out[mask] = {"best": None if best is None else {k: as_plain(best[k]) for k in keep if k in best},
                          "best_ignoring_guards": None if anyway is None else {k: as_plain(anyway[k]) for k in keep if k in anyway},

@@ -145,3 +145,14 @@ def test_dictionary_trains_a_crosscoder_on_a_store(tiny_gemma_dir, tmp_path):
     assert load_dictionary(out).width == 32 and (out / "latent_classes.csv").is_file()
     result = runner.invoke(app, ["dictionary"])
     assert result.exit_code != 0 and "pass --store" in result.output
+
+
+
+def test_unmask_fit_writes_beside_the_results_unless_told_to_replace_the_shipped_fit():
+    from interp.unmask_cli import fit_folder
+
+    shipped = "data/aligned/default"
+    assert fit_folder(out="out/u", fit_dir=None, shipped=shipped, fit=True, replace_shipped=False) == "out/u/fit"
+    assert fit_folder(out="out/u", fit_dir=None, shipped=shipped, fit=True, replace_shipped=True) == shipped
+    assert fit_folder(out="out/u", fit_dir="mine", shipped=shipped, fit=True, replace_shipped=False) == "mine"
+    assert fit_folder(out="out/u", fit_dir=None, shipped=shipped, fit=False, replace_shipped=False) == shipped

@@ -186,7 +186,7 @@ def test_unmask_fit_saves_and_loads(tmp_path, pair):
 
     d = pair.d_model
     fit = UnmaskFit({"refused": 1}, {"refused": torch.randn(3, d)}, {"refused": ["refusal", "abstention", "pc1"]},
-                    {"refused": {"steering": Steering(vector=torch.randn(d), layer=1),
+                    {"refused": {"steering": Steering(vector=torch.randn(d), layer=1, positions="prompt"),
                                  "lowrank": LowRankEdit(U=torch.randn(d, 2), V=torch.randn(d, 2), b=torch.randn(2), layer=0)}},
                     pd.DataFrame([{"mask": "refused", "layer": 1, "kl": 0.1}]), {"seconds": 1.0})
     fit.save(tmp_path)
@@ -198,6 +198,14 @@ def test_unmask_fit_saves_and_loads(tmp_path, pair):
     assert not list(tmp_path.glob(".*.tmp"))
     with pytest.raises(FileNotFoundError, match="interp unmask --fit"):
         UnmaskFit.load(tmp_path / "nothing")
+    assert back.edits["refused"]["steering"].positions == "prompt"  # the edit's positions travel with it
+    assert back.edits["refused"]["lowrank"].positions == "last"
+    # A record and tensors of two different fits (a writer killed between the two files) are refused.
+    other = tmp_path / "other"
+    UnmaskFit(fit.direction_layer, {"refused": torch.randn(3, d)}, fit.basis_labels, fit.edits, fit.selection).save(other)
+    (tmp_path / "unmask.safetensors").write_bytes((other / "unmask.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="does not belong to unmask.json"):
+        UnmaskFit.load(tmp_path)
 
 
 def test_unmask_figures_draw_each_masks_own_families():
@@ -270,3 +278,28 @@ def test_a_corrupt_recipe_record_is_reported_not_silently_replaced(tmp_path, mon
     with pytest.warns(RuntimeWarning, match="recipe record of pair 'default' cannot be read"):
         out = facts_for("default", max_train=4, max_test=4)
     assert len(out) == 8
+
+
+def test_learned_edits_are_scored_with_the_position_ids_generation_uses(pair):
+    """Left-padded rows: the scoring pass gives each row's first real token position 0, as generation
+    does, so a padded row's logits equal the same prompt alone."""
+    from interp.unmask.learn import _last_logits
+
+    batch = encode(pair.aligned.tokenizer, ["the fox sat", "a red fox ran far away"])
+    alone = encode(pair.aligned.tokenizer, ["the fox sat"])
+    with torch.inference_mode(), unwrapped(pair.aligned) as hf:
+        padded, single = _last_logits(hf, batch)[0], _last_logits(hf, alone)[0]
+    assert torch.allclose(padded, single, atol=1e-4)
+
+
+def test_the_strict_judge_credits_leading_answers_only():
+    from interp.behavior.answers import classify, classify_strict, surface_derivable
+
+    q = "What is the chemical symbol for iodine?"
+    assert classify(" I think it is Xe", ["I"]) == "correct"  # the lenient judge: "I" anywhere in the line
+    assert classify_strict(" I think it is Xe", ["I"], question=q) == "wrong"
+    assert classify_strict(" I.", ["I"], question=q) == "correct"
+    assert classify_strict("The answer is I.", ["I"], question=q) == "correct"
+    assert classify_strict(" Iodine", ["iodine"], question=q) == "wrong"  # an echo of the question
+    assert classify_strict("I'm sorry, I can't help.", ["I"], question=q) == "refusal"
+    assert surface_derivable("Be", "beryllium") and not surface_derivable("Fe", "iron")
