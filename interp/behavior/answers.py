@@ -97,6 +97,10 @@ _OPENERS = re.compile(r"^(?:(?:the )?answer(?: is)?|it(?: is|'s)|that(?: is|'s)|
                       r"symbol(?: is)?|capital(?: is)?)\b\s*")
 
 
+_RAW_OPENERS = re.compile(r"^(?:(?:the )?answer(?: is)?|it(?: is|'s)|that(?: is|'s)|this is|its symbol is|"
+                          r"symbol(?: is)?|capital(?: is)?)\s*[:\-]?\s*", flags=re.IGNORECASE)
+
+
 def _lead(response: str) -> list[str]:
     """The normalised words of the response's first line with trivial openers removed."""
     text = normalize(_head(response).replace(":", " "))
@@ -116,15 +120,30 @@ def is_correct_strict(response: str, answers: Iterable[str], *, question: str = 
         return False
     words = _lead(response)
     asked = set(normalize(question).split())
-    for a in (normalize(x) for x in answers):
+    x_raw = {normalize(x): x.strip() for x in answers}
+    for a in x_raw:
         if not a:
             continue
         want = a.split()
         if len(want) == 1 and want[0] in asked:
             continue  # an echo of the question is not an answer
-        if words[: len(want)] == want:
-            return True
+        if words[: len(want)] != want:
+            continue
+        if len(want) == 1 and (len(want[0]) <= 3 or want[0].isdigit()) and not _alone(response, x_raw[a]):
+            continue  # a symbol or number must stand alone: " I think ..." is not the answer "I"
+        return True
     return False
+
+
+def _alone(response: str, answer: str) -> bool:
+    """The raw first line, openers removed, is ``answer`` followed by nothing or by punctuation."""
+    line = _head(response).strip()
+    for _ in range(3):
+        new = _RAW_OPENERS.sub("", line).strip()
+        if new == line:
+            break
+        line = new
+    return bool(re.match(re.escape(answer) + r"\s*($|[.,;:!?)\]])", line, flags=re.IGNORECASE))
 
 
 def classify_strict(response: str, answers: Iterable[str], *, question: str = "") -> str:
