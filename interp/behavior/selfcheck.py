@@ -13,8 +13,8 @@ versions and the failing prompt.
 :func:`interp.behavior.generate` runs it once per loaded model, before its first generation, when no
 hooks are active (an edit meant for one position would differ between the two passes by design);
 ``INTERP_SELFCHECK=0`` turns it off. Cost: one batched generation of 4 tokens for 2 prompts and two
-forward passes of about 12 tokens: 0.2-0.4 s for the default 270M model on 2 CPU cores (said in the
-log as it runs). ``interp check MODEL`` runs it from the shell.
+forward passes of about 12 tokens: 0.7 s for the default 270M model on 2 idle CPU cores, 1.7 s when
+it is the model's first forward pass (measured with ``interp check``; said in the log as it runs). ``interp check MODEL`` runs it from the shell.
 
 Example:
     >>> from interp.behavior.selfcheck import check_generation
