@@ -106,10 +106,13 @@ class UnmaskResult(Result):
 
 
 def as_plain(v):
-    """A numpy / torch scalar as a plain Python value, floats rounded to 4 places (for JSON)."""
+    """A numpy / torch scalar as a plain Python value, floats rounded to 4 places, NaN as ``None``
+    (JSON ``null``: a rate over an empty subset, e.g. no surface-derivable fact in a small set)."""
     if hasattr(v, "item"):
         v = v.item()
-    return round(v, 4) if isinstance(v, float) else v
+    if isinstance(v, float):
+        return None if v != v else round(v, 4)
+    return v
 
 
 def _interventions(pair: ModelPair, fit: UnmaskFit, sets: UnmaskSets, table: pd.DataFrame, w_screen: pd.DataFrame,
