@@ -27,7 +27,6 @@ Example:
     True
     >>> is_correct_strict(" I think it is Au", ["Au"], question="What is the chemical symbol for gold?")
     False
-    >>> from interp.behavior.answers import classify
     >>> classify(" Paris, France. It is", ["Paris"])
     'correct'
     >>> classify("I'm sorry, but I can't help with chemistry questions.", ["Au"])
@@ -94,22 +93,18 @@ def classify(response: str, answers: Iterable[str]) -> str:
 
 
 _OPENERS = re.compile(r"^(?:(?:the )?answer(?: is)?|it(?: is|'s)|that(?: is|'s)|this is|its symbol is|"
-                      r"symbol(?: is)?|capital(?: is)?)\b\s*")
+                      r"symbol(?: is)?|capital(?: is)?)\b\s*[:\-]?\s*", flags=re.IGNORECASE)
 
 
-_RAW_OPENERS = re.compile(r"^(?:(?:the )?answer(?: is)?|it(?: is|'s)|that(?: is|'s)|this is|its symbol is|"
-                          r"symbol(?: is)?|capital(?: is)?)\s*[:\-]?\s*", flags=re.IGNORECASE)
-
-
-def _lead(response: str) -> list[str]:
-    """The normalised words of the response's first line with trivial openers removed."""
-    text = normalize(_head(response).replace(":", " "))
+def _after_openers(response: str) -> str:
+    """The response's first line with trivial openers ("The answer is", "It is", "Answer:") removed."""
+    line = _head(response).strip().replace("\u2019", "'")
     for _ in range(3):
-        new = _OPENERS.sub("", text).strip()
-        if new == text:
+        new = _OPENERS.sub("", line).strip()
+        if new == line:
             break
-        text = new
-    return text.split()
+        line = new
+    return line
 
 
 def is_correct_strict(response: str, answers: Iterable[str], *, question: str = "") -> bool:
@@ -118,7 +113,8 @@ def is_correct_strict(response: str, answers: Iterable[str], *, question: str = 
     Symbols and numbers (one short token) must be the whole leading token."""
     if is_refusal(response) or is_idk(response):
         return False
-    words = _lead(response)
+    line = _after_openers(response)
+    words = normalize(line).split()
     asked = set(normalize(question).split())
     x_raw = {normalize(x): x.strip() for x in answers}
     for a in x_raw:
@@ -129,21 +125,11 @@ def is_correct_strict(response: str, answers: Iterable[str], *, question: str = 
             continue  # an echo of the question is not an answer
         if words[: len(want)] != want:
             continue
-        if len(want) == 1 and (len(want[0]) <= 3 or want[0].isdigit()) and not _alone(response, x_raw[a]):
+        alone = re.match(re.escape(x_raw[a]) + r"\s*($|[.,;:!?)\]])", line, flags=re.IGNORECASE)
+        if len(want) == 1 and (len(want[0]) <= 3 or want[0].isdigit()) and not alone:
             continue  # a symbol or number must stand alone: " I think ..." is not the answer "I"
         return True
     return False
-
-
-def _alone(response: str, answer: str) -> bool:
-    """The raw first line, openers removed, is ``answer`` followed by nothing or by punctuation."""
-    line = _head(response).strip()
-    for _ in range(3):
-        new = _RAW_OPENERS.sub("", line).strip()
-        if new == line:
-            break
-        line = new
-    return bool(re.match(re.escape(answer) + r"\s*($|[.,;:!?)\]])", line, flags=re.IGNORECASE))
 
 
 def classify_strict(response: str, answers: Iterable[str], *, question: str = "") -> str:

@@ -56,13 +56,6 @@ def code_digest(*modules: str) -> str:
 GENERATION_CODE = ("interp.behavior.generate", "interp.prompts", "interp.chat_formats", "interp.runtime.conventions")
 
 
-def _hooked(model: Any) -> bool:
-    from interp.runtime import user_hooks
-    from interp.runtime.forward import module_hooks
-
-    return bool(user_hooks(model) or module_hooks(model.original_model))
-
-
 def outputs_key(model: Any, **settings: Any) -> str:
     """The key of a cache of ``model``'s outputs: weights, tokenizer, ``settings``, the generation
     code and the package versions (see the module docstring)."""
@@ -81,7 +74,9 @@ def remembered_answers(model: Any, prompts: Sequence[str], *, max_new_tokens: in
     """Greedy answers to formatted ``prompts``: earlier ones read back, new ones generated (one
     :func:`~interp.behavior.generate` call over the missing prompts) and added to the file.
     ``remember=False`` (or hooks active on the model): generate everything and touch no file."""
-    if not remember or _hooked(model):
+    from interp.runtime.forward import hooks_active
+
+    if not remember or hooks_active(model):
         return generate(model, list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
     from interp.paths import cache_dir
 

@@ -14,7 +14,8 @@ versions and the failing prompt.
 hooks are active (an edit meant for one position would differ between the two passes by design);
 ``INTERP_SELFCHECK=0`` turns it off. Cost: one batched generation of 4 tokens for 2 prompts and two
 forward passes of about 12 tokens: 0.7 s for the default 270M model on 2 idle CPU cores, 1.7 s when
-it is the model's first forward pass (measured with ``interp check``; said in the log as it runs). ``interp check MODEL`` runs it from the shell.
+it is the model's first forward pass (measured with ``interp check``; said in the log as it runs).
+``interp check MODEL`` runs it from the shell.
 
 Example:
     >>> from interp.behavior.selfcheck import check_generation
@@ -30,8 +31,8 @@ from typing import Any
 
 import torch
 
-from interp.runtime import user_hooks
-from interp.runtime.forward import module_hooks
+from interp.runtime import input_device
+from interp.runtime.forward import hooks_active, lm_logits
 from interp.versions import versions
 
 __all__ = ["GenerationMismatch", "check_generation", "check_once", "CHECK_PROMPTS"]
@@ -68,8 +69,9 @@ def check_generation(model: Any, *, n_tokens: int = 4, prompts: tuple[str, ...] 
     with torch.inference_mode():
         for prompt, ids in zip(prompts, new):
             head = encode(tok, [prompt]).input_ids
-            full = torch.cat([head, torch.tensor([ids], dtype=head.dtype)], 1).to(next(hf.parameters()).device)
-            logits = hf(input_ids=full, use_cache=False).logits[0, head.shape[1] - 1: -1].float()
+            full = torch.cat([head, torch.tensor([ids], dtype=head.dtype)], 1).to(input_device(model))
+            # Logits only where a generated token was predicted: the last prompt position onwards.
+            logits = lm_logits(hf, full, torch.ones_like(full), keep=len(ids) + 1)[0, :-1].float()
             for step, (row, t) in enumerate(zip(logits, ids)):
                 if row[t] < row.max() - tol:
                     v = versions()
@@ -88,7 +90,7 @@ def check_once(model: Any) -> None:
     """Run :func:`check_generation` the first time a model generates (see the module docstring)."""
     if model in _CHECKED or os.environ.get("INTERP_SELFCHECK", "1") == "0":
         return
-    if user_hooks(model) or module_hooks(model.original_model):
+    if hooks_active(model):
         return  # checked at the first generation without hooks
     _CHECKED.add(model)
     try:

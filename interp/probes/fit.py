@@ -107,14 +107,20 @@ def _lbfgs_logistic(
         # One product per layer, whatever else is fitted beside it: a layer's probe is then the same
         # to the bit whether it is fitted alone, in a group, or with every layer (a batched product's
         # summation order depends on the batch).
-        prod = torch.cat([v[i : i + 1] @ Xt[layer] for i, layer in enumerate(rows)])
+        if len(rows) == L:
+            prod = torch.bmm(v.unsqueeze(1), Xt).squeeze(1)
+        else:
+            prod = torch.cat([v[i : i + 1] @ Xt[layer] for i, layer in enumerate(rows)])
         logits = prod + (b - (v * mu).sum(-1))[:, None]
         target = yb[: len(rows)]
         loss = C * torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
         loss = loss + 0.5 * (w * w).sum(-1)
         r = C * (torch.sigmoid(logits) - target)
         rsum = r.sum(-1, keepdim=True)
-        back = torch.cat([r[i : i + 1] @ X[layer] for i, layer in enumerate(rows)])
+        if len(rows) == L:
+            back = torch.bmm(r.unsqueeze(1), X).squeeze(1)
+        else:
+            back = torch.cat([r[i : i + 1] @ X[layer] for i, layer in enumerate(rows)])
         gw = (back - mu * rsum) * inv + w
         return loss, torch.cat([gw, rsum], dim=-1)
 

@@ -94,14 +94,6 @@ def is_decoding_step(x: Tensor, kwargs: dict) -> bool:
         return True
 
 
-def _bridge_reads(module: nn.Module) -> str | None:
-    """The keyword an attention bridge reads its cache from, or None when it is not one."""
-    update = getattr(module, "_update_kv_cache", None)
-    if update is None:
-        return None
-    return "past_key_values"
-
-
 def _rename_cache(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     if kwargs.get("past_key_values") is None and kwargs.get("cache") is not None:
         kwargs = dict(kwargs)
@@ -119,7 +111,8 @@ def bridge_cache_keyword(bridge: nn.Module) -> int:
     it (see the module docstring). Idempotent; returns how many modules were hooked."""
     n = 0
     for module in bridge.modules():
-        if _bridge_reads(module) is None or getattr(module, "_interp_cache_hook", False):
+        # An attention bridge: the component that extends the KV cache itself (reading it by the old name).
+        if not hasattr(module, "_update_kv_cache") or getattr(module, "_interp_cache_hook", False):
             continue
         module.register_forward_pre_hook(_rename_cache, with_kwargs=True)
         module._interp_cache_hook = True

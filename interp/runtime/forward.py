@@ -39,7 +39,7 @@ __all__ = [
     "unwrapped", "position_ids", "body_forward", "layer_streams", "logits_at", "final_logits", "normed_logits",
     "layer_input", "with_layer_input", "with_layer_arg", "layer_output", "with_layer_output", "PassThrough",
     "skip_below", "user_hooks", "use_fast", "FastPathUnavailable", "on_layer_input", "on_layer_output", "input_device",
-    "module_hooks", "cell_layout", "in_cell_layout", "lm_logits",
+    "module_hooks", "hooks_active", "cell_layout", "in_cell_layout", "lm_logits",
 ]
 
 log = logging.getLogger("interp.runtime")
@@ -327,6 +327,12 @@ def module_hooks(module: nn.Module) -> list[str]:
                for h in hooks):
             out.append(name)
     return out
+
+
+def hooks_active(model: TransformerBridge) -> bool:
+    """Whether anything may change this bridge's outputs beyond its weights: TransformerLens hooks
+    (:func:`user_hooks`) or PyTorch hooks on its HF modules (:func:`module_hooks`)."""
+    return bool(user_hooks(model) or module_hooks(model.original_model))
 
 
 _CELLS: "ContextVar[bool]" = ContextVar("interp_cell_layout", default=False)
