@@ -52,7 +52,8 @@ class CrosscoderFindings(Result):
                "base_only_genuine": int((self.classes.final_class == "base-only").sum()),
                "closed_by_genuine_aligned_only": float(c.loc[genuine[0], "closed"]) if genuine else float("nan"),
                "closed_by_random_control": float(random.closed.mean()) if len(random) else float("nan"),
-               "closed_by_every_latent": float(c.loc["every latent", "closed"]) if "every latent" in c.index else float("nan")}
+               "closed_by_every_latent": float(c.loc["every latent", "closed"]) if "every latent" in c.index else float("nan"),
+               "closed_by_bias_only": float(c.loc["bias only", "closed"]) if "bias only" in c.index else float("nan")}
         return {**out, **{k: v for k, v in self.info.items() if isinstance(v, (int, float, str))}}
 
     def figure(self, kind: str = "classes", title: str = ""):

@@ -93,6 +93,52 @@ def test_the_causal_test_closes_what_the_latents_decode(tiny_pair):
                        progress=False)
 
 
+def test_the_causal_test_adds_the_decoder_bias_difference(tiny_pair):
+    """Decoder biases start at each model's mean stream and differ. With biases b, the exact-difference
+    latents read (h_a - b_a) - (h_b - b_b) and decode it; only with b_a - b_b added is the
+    dictionary's decoded difference h_a - h_b (code that leaves the bias out closes less)."""
+    from interp.chat_formats import render_exchange
+    from interp.dictionary.causal import causal_closure
+    from interp.dictionary.corpus import token_kinds
+
+    tok = tiny_pair.aligned.tokenizer
+    d = tiny_pair.d_model
+    cc = _exact_difference_crosscoder(d)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        cc.b_dec.copy_(torch.randn(2, d, generator=g))
+    assert (cc.b_dec[0] - cc.b_dec[1]).abs().min() > 0  # non-zero and different on every coordinate
+    rows = []
+    for q, a in [("the fox sat", "on the mat"), ("where is the cat", "far")]:
+        text, u, r = render_exchange(tok, q, a)
+        rows.append({"kind": "chat", "text": text, "user_start": u[0], "user_end": u[1], "response_start": r[0],
+                     "response_end": r[1]})
+    kinds = [token_kinds(tok, r) for r in rows]
+    sets = {"bias only": [], "every latent": list(range(2 * d))}
+    texts = [r["text"] for r in rows]
+    out = causal_closure(tiny_pair, cc, 0, texts, kinds, sets, scale=torch.ones(2), n_boot=0, progress=False)
+    c = out[out.kind == "all"].set_index("set").closed
+    assert c["every latent"] > 0.9999, c  # the exact difference, bias included
+    assert abs(c["bias only"]) > 1e-3 and c["bias only"] < 0.9999  # the bias alone is a distinct set
+    assert out.with_bias.all() and (out[out.set == "bias only"].n_latents == 0).all()
+    without = causal_closure(tiny_pair, cc, 0, texts, kinds, sets, scale=torch.ones(2), bias=False, n_boot=0,
+                             progress=False)
+    w = without[without.kind == "all"].set_index("set").closed
+    assert abs(w["bias only"]) < 1e-6 and w["every latent"] < 0.999  # the latents alone miss b_a - b_b
+    # input scales s: encode reads x = s * h; latents read (x_a - b_a) / s_a - (x_b - b_b) / s_b and decode
+    # s_a times it into the aligned side, so only b_a / s_a - b_b / s_b makes the difference exact
+    scale = torch.tensor([0.5, 2.0])
+    scaled = _exact_difference_crosscoder(d)
+    with torch.no_grad():
+        scaled.b_dec.copy_(cc.b_dec)
+        for i in range(d):
+            scaled.W_enc[1, i, i], scaled.W_enc[0, i, i] = 1 / scale[1], -1 / scale[0]
+            scaled.W_enc[1, i, d + i], scaled.W_enc[0, i, d + i] = -1 / scale[1], 1 / scale[0]
+            scaled.W_dec[i, 1, i], scaled.W_dec[d + i, 1, i] = scale[1], -scale[1]
+    out = causal_closure(tiny_pair, scaled, 0, texts, kinds, sets, scale=scale, n_boot=0, progress=False)
+    assert out[out.kind == "all"].set_index("set").closed["every latent"] > 0.9999
+
+
 def test_read_outs_find_a_planted_latent_and_the_browser_shows_it(tiny_pair):
     from interp.dictionary.interpret import browser_html, logit_effects, row_positions, top_contexts
     from interp.dictionary.streams import text_rows
