@@ -16,7 +16,11 @@ def unmask_command(
     pair: Annotated[str, typer.Option(help="Registered pair name (see `interp pairs`); ignored with --base/--aligned.")] = "default",
     base: Annotated[Optional[str], typer.Option(help="Base model spec (with --aligned: any pair).")] = None,
     aligned: Annotated[Optional[str], typer.Option(help="Aligned model spec (chat template applied).")] = None,
-    n: Annotated[int, typer.Option(min=1, help="Held-out facts per mask and in the guard.")] = 24,
+    n: Annotated[int, typer.Option(min=1, help="Held-out facts per mask (and in the exploratory rows' guard).")] = 24,
+    guard: Annotated[int, typer.Option(min=1, help="Guard facts (answered by the aligned model) for the pre-registered "
+                                       "headline: 100 sees a drop of a few points; at least --n.")] = 100,
+    headline: Annotated[bool, typer.Option(help="Measure the fit's pre-registered method with its controls and "
+                                           "held-out phrasings (--no-headline: the exploratory rows only).")] = True,
     fit: Annotated[bool, typer.Option("--fit", help="Select and fit on train facts now and save into --fit-dir "
                                       "(default: <out>/fit) instead of reading the pair's shipped fit.")] = False,
     replace_shipped: Annotated[bool, typer.Option("--replace-shipped", help="With --fit: write the new fit over the "
@@ -24,7 +28,8 @@ def unmask_command(
     fit_dir: Annotated[Optional[str], typer.Option(help="Folder of unmask.json + unmask.safetensors "
                                                    "(default: the recipe pair's adapter folder).")] = None,
     out: Annotated[str, typer.Option(help="Results folder (unmask.csv, unmask_facts.csv, figures).")] = "out/unmask",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per method and, last, the best.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per method, then the exploratory best, "
+                                          "the controls and, last, the pre-registered best.")] = False,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 48,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per answer (answers are judged on them).")] = 6,
@@ -68,10 +73,14 @@ def unmask_command(
         if fitted is None:
             typer.echo("no saved fit for this pair: selecting and fitting on train facts now (--fit saves it)", err=True)
     result = run_unmask(p, table, n=n, fit=fitted, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                        ks=ks, restore_ks=ks, progress=not as_json, methods=chosen)
+                        ks=ks, restore_ks=ks, progress=not as_json, methods=chosen, n_guard=max(guard, n), headline=headline)
     save_artifacts(out, "unmask", result.frame)
     save_artifacts(out, "unmask_facts", result.per_fact)
     save_artifacts(out, "unmask_selection", result.fit.selection)
+    if result.headline is not None:
+        save_artifacts(out, "unmask_headline", result.headline.frame)
+        save_artifacts(out, "unmask_phrasings", result.headline.phrasing_info)
+        save_artifacts(out, "unmask_headline_facts", result.headline.per_fact)
     for mask in result.sets.masks:
         save_artifacts(out, f"unmask_gap_vs_kl_{mask}", fig=result.figure("gap_vs_kl", mask=mask))
         save_artifacts(out, f"unmask_dose_response_{mask}", fig=result.figure("dose_response", mask=mask))
@@ -101,7 +110,17 @@ def unmask_command(
                 "strict_accuracy": pick.get("strict_accuracy"), "strict_rest": pick.get("strict_rest"),
                 "n_surface": pick.get("n_surface"),
                 "seconds": result.info["seconds"]}
-        typer.echo(json.dumps({"best": best}))
+        typer.echo(json.dumps({"exploratory_best": best}))
+        # The last two lines: the controls of the pre-registered method, then that method itself
+        # (strict judge, chosen on train facts before any evaluation fact was read).
+        typer.echo(json.dumps({"controls": {m: result.controls(m) for m in result.sets.masks}
+                               | {k: v for k, v in (result.controls(first) or {}).items()}}))
+        pre = result.preregistered(first)
+        typer.echo(json.dumps({"best": {**(pre or {"method": None, "strict": True, "gap_recovered": None, "kl": None,
+                                                   "guard_accuracy_drop": None, "n": None,
+                                                   "why": "the fit pre-registered no method, or --no-headline"}),
+                                        "mask": first, "by_mask": {m: result.preregistered(m) for m in result.sets.masks},
+                                        "seconds": result.info["seconds"]}}))
     else:
         cols = ["method", "setting", "mask", "gap_recovered", "ci_low", "ci_high", "kl", "guard_accuracy_drop", "n"]
         typer.echo(result.frame[cols].round(3).to_string(index=False))

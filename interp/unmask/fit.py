@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 
 from interp.atomic import atomic_path, write_json_atomic
 from interp.behavior import classify, generate
+from interp.behavior.memo import remembered_answers
 from interp.models import ModelPair
 from interp.patching.core import clean_resid_pre
 from interp.patching.directions import ablated, kl_last_token, last_logits, mean_diff_directions
@@ -43,6 +44,7 @@ from interp.prompts import encode
 from interp.unmask.interventions import LowRankEdit, Steering, side_prompts
 from interp.unmask.learn import answer_nll, fit_edit
 from interp.unmask.measure import MASKS
+from interp.unmask.prereg import candidates, fit_controls, preregister
 
 __all__ = ["UnmaskFit", "fit_unmask", "train_sets", "principal_directions"]
 
@@ -61,6 +63,7 @@ class UnmaskFit:
     edits: dict[str, dict[str, Steering | LowRankEdit]]  # mask -> {"steering": ..., "lowrank": ...}
     selection: pd.DataFrame
     info: dict = field(default_factory=dict)
+    controls: dict[str, dict[str, Steering | LowRankEdit]] = field(default_factory=dict)  # mask -> {control: edit}
 
     def save(self, folder: "str | os.PathLike[str]") -> Path:
         """Write ``unmask.safetensors`` and ``unmask.json`` into ``folder`` (atomically)."""
@@ -70,15 +73,17 @@ class UnmaskFit:
                              "selection": self.selection.to_dict(orient="records"), "info": self.info}
         for mask, b in self.basis.items():
             tensors[f"basis.{mask}"] = b.contiguous().float()
-        for mask, edits in self.edits.items():
-            meta["edits"][mask] = {}
-            for kind, e in edits.items():
-                meta["edits"][mask][kind] = {"layer": e.layer, "type": type(e).__name__, "positions": e.positions}
-                if isinstance(e, Steering):
-                    tensors[f"edit.{mask}.{kind}.vector"] = e.vector.contiguous().float()
-                else:
-                    for name in ("U", "V", "b"):
-                        tensors[f"edit.{mask}.{kind}.{name}"] = getattr(e, name).contiguous().float()
+        for group, prefix, store in (("edits", "edit", self.edits), ("controls", "control", self.controls)):
+            meta[group] = {}
+            for mask, edits in store.items():
+                meta[group][mask] = {}
+                for kind, e in edits.items():
+                    meta[group][mask][kind] = {"layer": e.layer, "type": type(e).__name__, "positions": e.positions}
+                    if isinstance(e, Steering):
+                        tensors[f"{prefix}.{mask}.{kind}.vector"] = e.vector.contiguous().float()
+                    else:
+                        for name in ("U", "V", "b"):
+                            tensors[f"{prefix}.{mask}.{kind}.{name}"] = getattr(e, name).contiguous().float()
         # Two files, one artefact: the tensors first, then the record, which carries the tensors'
         # checksum; load() refuses a pair whose checksums differ (a writer killed between the two).
         with atomic_path(folder / "unmask.safetensors") as tmp:
@@ -102,18 +107,22 @@ class UnmaskFit:
                              "two were written by different fits, or a write was interrupted); re-run "
                              "`interp unmask --fit --fit-dir <folder>`")
         t = load_file(str(tensor_file))
-        edits: dict = {}
-        for mask, kinds in meta["edits"].items():
-            edits[mask] = {}
-            for kind, e in kinds.items():
-                p = f"edit.{mask}.{kind}."
-                where = e.get("positions", "last")  # fits saved before positions were recorded used "last"
-                edits[mask][kind] = (Steering(vector=t[p + "vector"], layer=e["layer"], positions=where)
-                                     if e["type"] == "Steering" else
-                                     LowRankEdit(U=t[p + "U"], V=t[p + "V"], b=t[p + "b"], layer=e["layer"], positions=where))
+        groups: dict = {"edits": {}, "controls": {}}
+        for group, prefix in (("edits", "edit"), ("controls", "control")):
+            for mask, kinds in meta.get(group, {}).items():
+                groups[group][mask] = {}
+                for kind, e in kinds.items():
+                    p = f"{prefix}.{mask}.{kind}."
+                    where = e.get("positions", "last")  # fits saved before positions were recorded used "last"
+                    iv = (Steering(vector=t[p + "vector"], layer=e["layer"], positions=where) if e["type"] == "Steering" else
+                          LowRankEdit(U=t[p + "U"], V=t[p + "V"], b=t[p + "b"], layer=e["layer"], positions=where))
+                    if group == "controls":
+                        iv.label = f"control {kind}"
+                    groups[group][mask][kind] = iv
         return cls({k: int(v) for k, v in meta["direction_layer"].items()},
                    {k[len("basis."):]: v for k, v in t.items() if k.startswith("basis.")},
-                   meta["basis_labels"], edits, pd.DataFrame(meta["selection"]), meta.get("info", {}))
+                   meta["basis_labels"], groups["edits"], pd.DataFrame(meta["selection"]), meta.get("info", {}),
+                   groups["controls"])
 
 
 def _sha256(path: "str | os.PathLike[str]") -> str:
@@ -129,17 +138,23 @@ def _chat(pair: ModelPair, texts: Sequence[str]) -> list[str]:
 def train_sets(pair: ModelPair, train: pd.DataFrame, *, max_per_set: int = 64, max_new_tokens: int = 8,
                batch_size: int = 32, seed: int = 0, progress: bool = True) -> dict[str, pd.DataFrame]:
     """Train facts by the aligned model's class (measured here on a seeded sample):
-    ``refused`` / ``abstained`` (base correct, aligned masks), ``answered`` (aligned correct),
+    ``refused`` / ``abstained`` (base correct, aligned masks), ``refused_unknown`` /
+    ``abstained_unknown`` (base wrong, aligned masks: the never-knew control), ``answered`` (aligned correct),
     ``refusal_mode`` / ``abstention_mode`` (any fact the aligned model refuses / abstains on)."""
-    pool = train.sample(min(len(train), 8 * max_per_set), random_state=seed) if len(train) > 8 * max_per_set else train
+    # every train fact up to 4,096 (the never-knew control needs the rare base-unknown facts of masked relations)
+    pool = train.sample(4096, random_state=seed) if len(train) > 4096 else train
     # every base-correct fact the aligned model might mask is worth measuring: keep them all
     extra = train[train.base_correct & ~train.id.isin(pool.id)]
     pool = pd.concat([pool, extra])
-    outs = generate(pair.aligned, _chat(pair, pool.text), max_new_tokens=max_new_tokens, batch_size=batch_size,
-                    progress="unmask: aligned on train facts" if progress else False)
+    # greedy answers with no hook active: read back from the answers memo when the same weights, code
+    # and versions gave them before (interp.behavior.memo)
+    outs = remembered_answers(pair.aligned, _chat(pair, pool.text), max_new_tokens=max_new_tokens, batch_size=batch_size,
+                              progress="unmask: aligned on train facts" if progress else False)
     pool = pool.assign(aligned_class=[classify(o, a) for o, a in zip(outs, pool.aliases)])
     cap = lambda f: f.sample(min(len(f), max_per_set), random_state=seed)  # noqa: E731
     out = {name: cap(pool[pool.base_correct & (pool.aligned_class == cls)]) for name, cls in MASKS.items()}
+    # the never-knew control's facts: the base does not know them, the aligned model masks them
+    out.update({f"{name}_unknown": cap(pool[~pool.base_correct & (pool.aligned_class == cls)]) for name, cls in MASKS.items()})
     out["answered"] = cap(pool[pool.aligned_class == "correct"])
     out["refusal_mode"] = cap(pool[pool.aligned_class == "refusal"])
     out["abstention_mode"] = cap(pool[pool.aligned_class == "idk"])
@@ -185,10 +200,13 @@ def fit_unmask(
     max_new_tokens: int = 8,
     batch_size: int = 32,
     seed: int = 0,
+    with_controls: bool = True,
     progress: bool = True,
 ) -> UnmaskFit:
     """Select and fit every intervention on ``train`` facts (columns as for
-    :func:`interp.unmask.unmask_sets`, with ``base_correct``); see the module docs."""
+    :func:`interp.unmask.unmask_sets`, with ``base_correct``); see the module docs. The headline of
+    each mask is pre-registered here and, with ``with_controls``, its controls are fitted with the
+    same budget (:mod:`interp.unmask.prereg`)."""
     t0 = time.perf_counter()
     sets = train_sets(pair, train, max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress)
     if len(sets["answered"]) < 4:
@@ -208,6 +226,7 @@ def fit_unmask(
     kl_batch = encode(pair.aligned.tokenizer, _chat(pair, kl_facts.text))
     clean = last_logits(pair.aligned, kl_batch)
     rows, direction_layer, basis, labels, edits = [], {}, {}, {}, {}
+    preregistered, controls, control_info = {}, {}, {}
     for mask in masks:
         modes = [m for m in MODE_ORDER[mask] if m in dirs]
         fit_facts = sets[mask]
@@ -249,8 +268,21 @@ def fit_unmask(
                 if best is None or score < best[0]:
                     best = (score, iv)
             edits[mask][kind] = best[1]
+        # The headline, chosen on the held-back train facts before any evaluation fact is read
+        choice, pre_rows = preregister(pair, mask, candidates(basis[mask], labels[mask], direction_layer[mask], edits[mask]), hold,
+                                       kl_facts, _chat(pair, kl_facts.text), kl_max=kl_max,
+                                       max_new_tokens=max_new_tokens, batch_size=batch_size)
+        rows += pre_rows
+        preregistered[mask] = choice
+        if with_controls:
+            family = "steering" if choice["kind"] == "steering" else "lowrank"
+            controls[mask] = fit_controls(pair, edits[mask][family], learn, keep, sets[f"{mask}_unknown"], answered,
+                                          _chat(pair, kl_facts.text), steps=steps, kl_weight=kl_weight, seed=seed,
+                                          progress=progress)
+            control_info[mask] = {"family": family, "n_never_knew_facts": min(len(learn), len(sets[f"{mask}_unknown"])),
+                                  "n_mask_facts": len(learn), "n_keep": len(keep)}
     info = {"seconds": round(time.perf_counter() - t0, 1), "train_sets": {k: len(v) for k, v in sets.items()},
             "layers": list(layers), "edit_layers": list(edit_layers), "rank": rank, "steps": steps, "kl_weight": kl_weight,
-            "kl_max": kl_max,
-            "seed": seed}
-    return UnmaskFit(direction_layer, basis, labels, edits, pd.DataFrame(rows), info)
+            "kl_max": kl_max, "seed": seed, "preregistered": preregistered, "controls": control_info,
+            "train_ids": {m: [str(i) for i in sets[m].id] for m in masks}}
+    return UnmaskFit(direction_layer, basis, labels, edits, pd.DataFrame(rows), info, controls)

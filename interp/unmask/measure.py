@@ -56,6 +56,8 @@ class UnmaskSets:
         unknown: held-out facts the base does not know and the aligned model says "I don't know" to.
         train: the train facts with ``base_correct`` and (where measured) ``aligned_class``.
         aligned_responses: fact id -> the aligned model's response (held-out facts measured here).
+        never_known: mask name -> held-out facts the base does *not* know and the aligned model
+            masks that way (the never-knew control and the in-domain ceiling are scored there).
     """
 
     masks: dict[str, pd.DataFrame]
@@ -63,6 +65,14 @@ class UnmaskSets:
     unknown: pd.DataFrame
     train: pd.DataFrame
     aligned_responses: dict = field(default_factory=dict)
+    never_known: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def with_guard(self, n: int | None) -> "UnmaskSets":
+        """The same sets with the guard and the unknown set cut to their first ``n`` facts
+        (``None``: all): the exploratory table's size, while the pre-registered headline keeps all."""
+        cut = (lambda f: f) if n is None else (lambda f: f.head(n))  # noqa: E731
+        return UnmaskSets(self.masks, cut(self.guard), cut(self.unknown), self.train, self.aligned_responses,
+                          self.never_known)
 
     def summary(self) -> pd.DataFrame:
         rows = [{"set": f"mask: {k}", "n": len(v)} for k, v in self.masks.items()]
@@ -100,7 +110,7 @@ def unmask_sets(
             optionally ``base_correct`` (the base's few-shot greedy answer judged; computed here
             when absent, one few-shot prompt per fact) and ``category``.
         n: at most this many facts per mask (a seeded sample); ``n_guard``: guard size (default
-            ``n``).
+            ``max(n, 100)``: enough to see a drop of a few points; :meth:`UnmaskSets.with_guard` cuts it).
     The aligned model's class on held-out facts is measured here (greedy, chat format; answers
     given before by the same weights are read back unless ``remember=False``: see
     :mod:`interp.behavior.memo`).
@@ -116,7 +126,7 @@ def unmask_sets(
         table["base_correct"] = _base_correct(pair, table, batch_size)
     held = table[table.split == "test"]
     if n_guard is None:
-        n_guard = n
+        n_guard = None if n is None else max(n, 100)
     if n is not None:  # the masks need base-correct facts; the unknown set needs only a sample of the others
         unknown_pool = held[~held.base_correct]
         held = pd.concat([held[held.base_correct],
@@ -136,7 +146,9 @@ def unmask_sets(
                          "(refused or 'I don't know'); nothing to unmask")
     guard = take(held[held.aligned_class == "correct"], n_guard)
     unknown = take(held[~held.base_correct & (held.aligned_class == "idk")], n_guard)
-    return UnmaskSets(masks, guard, unknown, table[table.split == "train"], dict(zip(held.id, responses)))
+    never = {name: take(held[~held.base_correct & (held.aligned_class == cls)], n) for name, cls in MASKS.items()}
+    return UnmaskSets(masks, guard, unknown, table[table.split == "train"], dict(zip(held.id, responses)),
+                      {k: v for k, v in never.items() if len(v)})
 
 
 def gap_ci(intervened: np.ndarray, aligned: np.ndarray, base: np.ndarray, *, n_boot: int = 1000,
@@ -167,6 +179,7 @@ def evaluate(
     batch_size: int = 32,
     n_boot: int = 1000,
     progress: bool = True,
+    never_known: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate under each intervention on every mask set, the guard and the unknown set.
 
@@ -177,7 +190,9 @@ def evaluate(
     abstention_kept_high (Wilson 95%), strict_accuracy, strict_low, strict_high (the strict judge,
     :func:`interp.behavior.answers.is_correct_strict`, Wilson 95%), strict_surface / strict_rest (on
     facts whose answer can / cannot be read off the question's surface, with strict_rest_low /
-    strict_rest_high), n_surface, n, n_guard, n_unknown``;
+    strict_rest_high), n_surface, n, n_guard, n_unknown`` and, with ``never_known``,
+    ``never_known_strict, never_known_low, never_known_high, n_never_known`` (strict accuracy on
+    held-out facts the base does not know that the aligned model masks, Wilson 95%);
     and one row per (intervention, fact) with the base's, the aligned model's and the intervened
     answers.
     """
@@ -188,6 +203,8 @@ def evaluate(
                                    for i, a in zip(sets.guard.id, sets.guard.aliases)], dtype=float)
     aligned_guard = float(aligned_guard_each.mean()) if len(sets.guard) else float("nan")
     groups = {**{f"mask:{k}": v for k, v in sets.masks.items()}, "guard": sets.guard, "unknown": sets.unknown}
+    if never_known:  # facts the base never knew: what an edit "recovers" there, it taught
+        groups.update({f"never:{k}": v for k, v in sets.never_known.items()})
     rows, facts = [], []
     bar = tqdm(interventions, desc="unmask: evaluate", disable=not progress)
     for iv in bar:
@@ -248,6 +265,12 @@ def evaluate(
                          "strict_rest": float(sc[~surf].mean()) if (~surf).any() else float("nan"),
                          "strict_rest_low": rest_lo, "strict_rest_high": rest_hi, "n_surface": int(surf.sum()),
                          "n": len(frame), "n_guard": len(g), "n_unknown": len(unknown)})
+            nk = strict.get(f"never:{name}")
+            if nk is not None:
+                hit = sum(c == "correct" for c in nk)
+                lo_nk, hi_nk = rate_ci(hit, len(nk))
+                rows[-1].update({"never_known_strict": hit / len(nk), "never_known_low": lo_nk, "never_known_high": hi_nk,
+                                 "n_never_known": len(nk)})
     return pd.DataFrame(rows), pd.DataFrame(facts)
 
 

@@ -33,7 +33,8 @@ def add_unmask_section(report, result: UnmaskResult, out: "str | os.PathLike[str
         "answers correctly. gap_recovered = (acc_intervened - acc_aligned) / (acc_base - acc_aligned), bootstrap 95% CI. "
         f"Targets for a headline intervention: activation-space rank <= {TARGETS['max_rank']}, gap >= "
         f"{TARGETS['gap_recovered']}, next-token KL <= {TARGETS['kl']} nats, guard accuracy within "
-        f"{100 * TARGETS['guard_accuracy_drop']:.0f} points. Everything is selected and fitted on train facts only.")
+        f"{100 * TARGETS['guard_accuracy_drop']:.0f} points. Everything is fitted on train facts only; the rows below the pre-registered headline were read "
+        "on the evaluation facts and are exploratory.")
     for mask, s in result.summary().items():
         best, anyway = s["best"], s["best_ignoring_guards"]
         if best is not None:
@@ -47,6 +48,7 @@ def add_unmask_section(report, result: UnmaskResult, out: "str | os.PathLike[str
             line += (f" Ignoring the guards: {anyway['method']} ({anyway['setting']}) recovers {anyway['gap_recovered']:.2f} "
                      f"at KL {anyway['kl']:.3f}, guard drop {anyway['guard_accuracy_drop']:+.2f}.")
         report.text(line)
+    _headline(report, result)
     for mask in result.sets.masks:
         for kind, caption in (
             ("gap_vs_kl", f"'{mask}': gap recovered (95% CI) against next-token KL on the guard prompts, every intervention; "
@@ -72,3 +74,40 @@ def add_unmask_section(report, result: UnmaskResult, out: "str | os.PathLike[str
     examples = pf[pf.set.str.startswith("mask:")].groupby(["method", "set"]).head(2)
     report.table(examples[["method", "setting", "set", "question", "answer", "base_answer", "aligned_answer",
                            "intervened_answer", "class"]].head(60), "Example answers per method (the first two facts per mask).")
+
+
+def _headline(report, result: UnmaskResult) -> None:
+    """The pre-registered method per mask, its controls and held-out phrasings (strict judge)."""
+    if result.headline is None or result.headline.frame.empty:
+        report.text("Pre-registered headline: not measured (the fit names no pre-registered method, or it was "
+                    "switched off); every row below is exploratory.")
+        return
+    for mask in result.sets.masks:
+        pre, ctrl = result.preregistered(mask), result.controls(mask)
+        if pre is None:
+            continue
+        fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+        report.text(
+            f"{mask}, pre-registered on train facts: {pre['method']} ({pre['setting']}): strict accuracy "
+            f"{fmt(pre['gap_recovered'])} (Wilson 95% {fmt(pre['ci'][0])}-{fmt(pre['ci'][1])}, n {pre['n']}), on held-out "
+            f"phrasings {fmt(pre['heldout_templates'].get('strict_accuracy'))} (n {pre['heldout_templates'].get('n')}), "
+            f"KL {fmt(pre['kl'])}, guard drop {fmt(pre['guard_accuracy_drop'])} on {pre['n_guard']} facts; controls with "
+            f"the same budget: never-knew {fmt(ctrl['never_knew'])}, shuffled targets {fmt(ctrl['shuffled'])}, random "
+            f"{fmt(ctrl['random'])}, unrelated facts {fmt(ctrl['unrelated'])}, 8-bit {fmt(ctrl['quantized_8bit'])}, 4-bit "
+            f"{fmt(ctrl['quantized_4bit'])}; in-domain ceiling (facts the base does not know) "
+            f"{fmt(ctrl['in_domain_ceiling'])}. Targets {'met' if pre['meets_targets'] else 'not met'}.")
+    cols = ["mask", "role", "method", "setting", "strict_accuracy", "strict_low", "strict_high", "strict_rest",
+            "never_known_strict", "kl", "guard_accuracy_drop", "guard_drop_low", "guard_drop_high", "n", "n_guard",
+            "n_never_known"]
+    f = result.headline.frame
+    report.table(f[[c for c in cols if c in f]], "Pre-registered headline and its controls (strict judge; Wilson 95% on "
+                 "rates, paired bootstrap on the guard drop). never_known_strict: accuracy on held-out facts the base does "
+                 "not know (what an edit gets there, it taught).")
+    info = result.headline.phrasing_info
+    if len(info):
+        report.table(info, "Held-out phrasings (never seen by any fit or selection): facts asked, how many the base answers "
+                           "that way, how often the aligned model masks them, how many were kept.")
+    if len(result.headline.phrasings):
+        report.table(result.headline.phrasings[[c for c in ("mask", "phrasing", "strict_accuracy", "strict_low",
+                                                            "strict_high", "n") if c in result.headline.phrasings]],
+                     "The pre-registered method on each held-out phrasing (strict judge).")

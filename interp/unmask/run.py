@@ -10,12 +10,19 @@
    cross-model ``resid_pre`` sweep (the base's few-shot run -> aligned, layer x marked position);
 4. generation under each intervention (:func:`interp.unmask.evaluate`): the direction, the subspace
    for k = 1..8, the learned vector and rank-r edit, weight restores (single best, cumulative top
-   layers), patches (best cell, best layer), prefill and few-shot baselines.
+   layers), patches (best cell, best layer), prefill and few-shot baselines — every row
+   *exploratory* (the guard and unknown sets cut to ``n`` facts);
+5. the **pre-registered headline** (:func:`interp.unmask.headline.measure_headline`), when the fit
+   names one: the method chosen on train facts, scored with the strict judge on the mask's held-out
+   facts, the whole guard (``n_guard`` >= 100 facts), facts the base never knew, its held-out
+   phrasings, beside its controls (never-knew, shuffled targets, random, unrelated facts, 8- and
+   4-bit quantization).
 
 Example:
     >>> result = run_unmask(pair, graded_facts("default"), n=24)   # doctest: +SKIP
     >>> result.best()                                               # doctest: +SKIP
     >>> result.figure("gap_vs_kl", mask="refused")                  # doctest: +SKIP
+    >>> result.headline.controls("refused")                         # doctest: +SKIP
 """
 
 import time
@@ -30,13 +37,17 @@ from interp.unmask.fit import UnmaskFit, fit_unmask
 from interp.unmask.baselines import FewShot, Prefill, few_shot_exemplars, few_shot_formatter
 from interp.unmask.interventions import Ablation, Intervention, NoIntervention
 from interp.unmask.localise import ActivationPatch, WeightRestore, patch_screen, weight_screen
+from interp.unmask.headline import Headline, control_numbers, measure_headline, pooled_phrasings
 from interp.unmask.measure import UnmaskSets, evaluate, unmask_sets
 from interp.results import Result
 
-__all__ = ["UnmaskResult", "run_unmask", "as_plain", "TARGETS", "METHODS"]
+__all__ = ["UnmaskResult", "run_unmask", "as_plain", "TARGETS", "HEADLINE_TARGETS", "METHODS"]
 
 #: The targets a headline intervention must meet (rank <= 4 in activation space).
 TARGETS = {"gap_recovered": 0.80, "kl": 0.2, "guard_accuracy_drop": 0.02, "max_rank": 4}
+#: The pre-registered headline's targets beyond :data:`TARGETS` (strict judge): held-out phrasings
+#: pooled, and the controls' ceilings (never-knew on facts the base does not know, random on the mask).
+HEADLINE_TARGETS = {"gap_recovered": 0.80, "heldout_templates": 0.70, "never_knew": 0.10, "random": 0.05}
 _HEADLINE_METHODS = ("direction", "subspace", "steering", "lowrank")
 #: Every intervention family :func:`run_unmask` evaluates (``"none"``, the aligned model itself, always).
 METHODS = ("direction", "subspace", "steering", "lowrank", "weights", "patch", "prefill", "few_shot")
@@ -54,6 +65,7 @@ class UnmaskResult(Result):
     weight_screen: pd.DataFrame
     patch_screen: pd.DataFrame
     info: dict = field(default_factory=dict)
+    headline: Headline | None = None  # the pre-registered method with its controls (None: not measured)
 
     def to_frame(self) -> pd.DataFrame:
         return self.frame
@@ -82,8 +94,55 @@ class UnmaskResult(Result):
             best, anyway = self.best(mask), self.best(mask, meeting_guards=False)
             out[mask] = {"best": None if best is None else {k: as_plain(best[k]) for k in keep if k in best},
                          "best_ignoring_guards": None if anyway is None else {k: as_plain(anyway[k]) for k in keep if k in anyway},
-                         "meets_targets": bool(best is not None and best.gap_recovered >= TARGETS["gap_recovered"])}
+                         "meets_targets": bool(best is not None and best.gap_recovered >= TARGETS["gap_recovered"]),
+                         "preregistered": self.preregistered(mask)}
         return out
+
+    def preregistered(self, mask: str | None = None) -> dict | None:
+        """The pre-registered headline of ``mask`` (default: the first) under the strict judge:
+        method, setting, ``gap_recovered`` (its strict accuracy on the mask's held-out facts: the base
+        answers every one of them and the aligned model none, so the gap's denominator is 1), Wilson
+        interval, KL, guard drop on the whole guard with its paired-bootstrap interval, the in-domain
+        ceiling, the held-out phrasings pooled, the controls, and whether the targets are met.
+        ``None`` when the fit pre-registered nothing for ``mask`` or the headline was not measured."""
+        mask = mask or next(iter(self.sets.masks))
+        if self.headline is None or mask not in self.headline.choice:
+            return None
+        row = self.headline.row(mask)
+        if row is None:
+            return None
+        choice = self.headline.choice[mask]
+        pick = lambda k: as_plain(row[k]) if k in row else None  # noqa: E731
+        phr = pooled_phrasings(self.headline, mask)
+        ctrl = control_numbers(self.headline, mask)
+        out = {"method": choice["method"], "setting": choice["setting"], "rank": pick("rank"), "strict": True,
+               "gap_recovered": pick("strict_accuracy"), "ci": [pick("strict_low"), pick("strict_high")],
+               "kl": pick("kl"), "guard_accuracy_drop": pick("guard_accuracy_drop"),
+               "guard_drop_ci": [pick("guard_drop_low"), pick("guard_drop_high")], "n_guard": pick("n_guard"),
+               "strict_rest": pick("strict_rest"), "n_surface": pick("n_surface"), "n": pick("n"),
+               "abstention_kept": pick("abstention_kept"), "in_domain_ceiling": ctrl["in_domain_ceiling"],
+               "n_never_known": pick("n_never_known"),
+               "heldout_templates": {k: as_plain(v) if not isinstance(v, list) else v for k, v in phr.items()},
+               "validation": {k: as_plain(choice[k]) for k in ("val_strict", "val_kl", "val_answered_drop", "n_val")
+                              if k in choice},
+               "selected_on": "train facts (pre-registered with the fit)"}
+        t = HEADLINE_TARGETS
+        out["meets_targets"] = bool(
+            out["gap_recovered"] is not None and out["gap_recovered"] >= t["gap_recovered"]
+            and (out["rank"] is None or out["rank"] <= TARGETS["max_rank"])
+            and (phr["strict_accuracy"] or 0.0) >= t["heldout_templates"] and (out["kl"] or 0.0) <= TARGETS["kl"]
+            and out["guard_accuracy_drop"] is not None and out["guard_accuracy_drop"] <= TARGETS["guard_accuracy_drop"]
+            and ctrl["never_knew"] is not None and ctrl["never_knew"] <= t["never_knew"]
+            and ctrl["random"] is not None and ctrl["random"] <= t["random"])
+        return out
+
+    def controls(self, mask: str | None = None) -> dict | None:
+        """Per control, the strict-judge number the targets read (see
+        :func:`interp.unmask.headline.control_numbers`); ``None`` when the headline was not measured."""
+        mask = mask or next(iter(self.sets.masks))
+        if self.headline is None or mask not in self.headline.choice:
+            return None
+        return {k: as_plain(v) for k, v in control_numbers(self.headline, mask).items()}
 
     def figure(self, kind: str = "gap_vs_kl", *, mask: str | None = None):
         """``"gap_vs_kl"`` (every method) or ``"dose_response"`` (subspace k, weights restored)."""
@@ -180,6 +239,9 @@ def run_unmask(
     seed: int = 0,
     progress: bool = True,
     methods: Sequence[str] | None = None,
+    n_guard: int | None = 100,
+    headline: bool = True,
+    quantize: bool = True,
 ) -> UnmaskResult:
     """Measure every intervention on every mask of ``pair`` (see the module docs).
 
@@ -194,6 +256,10 @@ def run_unmask(
         methods: the intervention families to evaluate (a subset of :data:`METHODS`; default all).
             The aligned model itself (``"none"``) is always evaluated; the localisation screens
             run only when ``"weights"`` or ``"patch"`` is asked for.
+        n_guard: guard size of the pre-registered headline (at least ``n``; the exploratory rows
+            use ``n`` guard and unknown facts).
+        headline: measure the fit's pre-registered method with its controls and held-out phrasings
+            (:attr:`UnmaskResult.headline`); ``quantize``: with the 8- and 4-bit baselines.
     """
     methods = tuple(METHODS if methods is None else methods)
     unknown = sorted(set(methods) - set(METHODS))
@@ -202,7 +268,10 @@ def run_unmask(
     if not ks or not restore_ks or min([*ks, *restore_ks]) < 1:
         raise ValueError(f"ks and restore_ks need at least one dose >= 1, got {list(ks)} and {list(restore_ks)}")
     t0 = time.perf_counter()
-    sets = unmask_sets(pair, table, n=n, max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress)
+    if n_guard is not None and n is not None and n_guard < n:
+        raise ValueError(f"n_guard ({n_guard}) must be at least n ({n}): the headline's guard holds the exploratory one")
+    sets = unmask_sets(pair, table, n=n, n_guard=n_guard if n is not None else None, max_new_tokens=max_new_tokens,
+                       batch_size=batch_size, seed=seed, progress=progress)
     t_sets = time.perf_counter() - t0
     if fit is None:
         fit = fit_unmask(pair, sets.train, max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, progress=progress)
@@ -216,10 +285,15 @@ def run_unmask(
     ivs = [iv for iv in _interventions(pair, fit, sets, table, w_screen, p_screen, ks, restore_ks)
            if iv.method in ("none", *methods)]
     t2 = time.perf_counter()
-    frame, per_fact = evaluate(pair, sets, ivs, max_new_tokens=max_new_tokens, batch_size=batch_size, n_boot=n_boot,
-                               progress=progress)
-    info = {"seconds": {"sets": round(t_sets, 1), "screens": round(t_screen, 1), "generation": round(time.perf_counter() - t2, 1),
-                        "total": round(time.perf_counter() - t0, 1)}, "interventions": len(ivs), "n": n,
-            "fit": fit.info, "methods": list(methods)}
+    frame, per_fact = evaluate(pair, sets.with_guard(n), ivs, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                               n_boot=n_boot, progress=progress)
+    t3 = time.perf_counter()
+    head = None
+    if headline and fit.info.get("preregistered"):
+        head = measure_headline(pair, sets, fit, max_new_tokens=max_new_tokens, batch_size=batch_size, n_boot=n_boot,
+                                quantize=quantize, progress=progress)
+    info = {"seconds": {"sets": round(t_sets, 1), "screens": round(t_screen, 1), "generation": round(t3 - t2, 1),
+                        "headline": round(time.perf_counter() - t3, 1), "total": round(time.perf_counter() - t0, 1)},
+            "interventions": len(ivs), "n": n, "n_guard": len(sets.guard), "fit": fit.info, "methods": list(methods)}
     p_frame = pd.concat(list(p_screen.values())) if p_screen else pd.DataFrame()
-    return UnmaskResult(frame, per_fact, sets, fit, w_screen, p_frame, info)
+    return UnmaskResult(frame, per_fact, sets, fit, w_screen, p_frame, info, head)
