@@ -20,17 +20,47 @@ def test_the_default_pair_ships_a_fit_selected_on_train_facts():
         assert fit.edits[mask]["lowrank"].rank <= 4
     assert set(fit.selection["mask"]) == {"refused", "abstained"}
     assert fit.info["train_sets"]["refused"] >= 16  # fitted on train facts, never on held-out ones
+    # The headline is pre-registered with the fit, and its controls ship beside it with its budget.
+    for mask in ("refused", "abstained"):
+        choice = fit.info["preregistered"][mask]
+        assert choice["n_val"] >= 4 and (choice["kind"] in ("steering", "lowrank") or choice["kind"].startswith("ablation:"))
+        ctrl = fit.controls[mask]
+        assert set(ctrl) == {"never_knew", "shuffled", "random", "unrelated"}
+        family = fit.edits[mask]["steering" if choice["kind"] == "steering" else "lowrank"]
+        for c in ctrl.values():
+            assert (c.layer, c.rank, c.positions) == (family.layer, family.rank, family.positions)
+        assert fit.info["controls"][mask]["n_never_knew_facts"] == fit.info["controls"][mask]["n_mask_facts"]
+    held = set()
+    for ids in fit.info["train_ids"].values():
+        held |= set(ids)
+    from interp.unmask import facts_for
+
+    table = facts_for("default")
+    assert held <= set(table[table.split == "train"].id.astype(str))  # nothing pre-registered on a held-out fact
 
 
 def test_unmask_json_interface(tmp_path):
     # Three families (every family runs in the demo and notebook 04): the interface, not the science.
-    run = subprocess.run([sys.executable, "-m", "interp.cli", "unmask", "--n", "2", "--doses", "1,4", "--json", "--out", str(tmp_path),
-                          "--methods", "direction,lowrank,prefill"], capture_output=True, text=True, timeout=900)
+    run = subprocess.run([sys.executable, "-m", "interp.cli", "unmask", "--n", "2", "--guard", "4", "--doses", "1,4", "--json",
+                          "--out", str(tmp_path), "--methods", "direction,lowrank,prefill"],
+                         capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [json.loads(x) for x in run.stdout.strip().splitlines()]
-    methods = [x["method"] for x in lines[:-1]]
+    # the last two lines: the controls of the pre-registered method, then that method (strict judge)
+    controls, best = lines[-2]["controls"], lines[-1]["best"]
+    assert set(controls) >= {"never_knew", "shuffled", "random", "strict_heldout_templates", "refused", "abstained"}
+    assert set(best) >= {"method", "gap_recovered", "kl", "guard_accuracy_drop", "n"} and best["strict"] is True
+    assert best["n"] == 2 and best["n_guard"] == 4 and best["selected_on"].startswith("train facts")
+    for mask in ("refused", "abstained"):
+        pre = best["by_mask"][mask]
+        assert pre["ci"][0] - 1e-9 <= pre["gap_recovered"] <= pre["ci"][1] + 1e-9
+        for name in ("never_knew", "shuffled", "random", "unrelated", "quantized_8bit", "quantized_4bit"):
+            v = controls[mask][name]
+            assert v is None or 0.0 <= v <= 1.0, (mask, name, v)
+    lines = lines[:-3]  # the exploratory best precedes them
+    methods = [x["method"] for x in lines]
     assert methods == ["none", "direction", "lowrank", "prefill"]  # the aligned model itself, then what was asked
-    for line in lines[:-1]:
+    for line in lines:
         for mask in ("refused", "abstained"):
             row = line[mask]
             assert row["n"] >= 1 and (row["gap_recovered"] is None or -1.0 <= row["gap_recovered"] <= 1.0 + 1e-9)
@@ -39,10 +69,6 @@ def test_unmask_json_interface(tmp_path):
             assert row["abstention_kept_low"] - 1e-9 <= row["abstention_kept"] <= row["abstention_kept_high"] + 1e-9
     none = next(x for x in lines if x["method"] == "none")
     assert none["refused"]["gap_recovered"] == 0.0  # the aligned model itself recovers nothing
-    best = lines[-1]["best"]
-    assert set(best) >= {"method", "gap_recovered", "kl", "guard_accuracy_drop", "n"}
-    # The headline row is a rank <= 4 activation intervention, on the 2 facts asked for (the finding
-    # itself is the README's n = 24 run).
-    assert best["method"] in ("direction", "lowrank") and best["n"] == 2
-    for name in ("unmask.csv", "unmask_facts.csv", "unmask_gap_vs_kl_refused.fig.json"):
+    for name in ("unmask.csv", "unmask_facts.csv", "unmask_gap_vs_kl_refused.fig.json", "unmask_headline.csv",
+                 "unmask_phrasings.csv"):
         assert (tmp_path / name).is_file(), name

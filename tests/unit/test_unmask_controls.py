@@ -117,3 +117,58 @@ def test_a_fit_saves_and_loads_its_controls(tmp_path):
     assert torch.equal(back.controls["refused"]["random"].V, ctrl["random"].V)
     assert back.controls["refused"]["never_knew"].positions == "prompt"
     assert back.info["preregistered"]["refused"]["kind"] == "lowrank"
+
+
+def _tiny_sets():
+    from interp.unmask import UnmaskSets
+
+    def facts(rel, subjects, answers, split, prefix, template):
+        return pd.DataFrame({"id": [f"{prefix}{i}" for i in range(len(subjects))], "relation": rel, "subject": subjects,
+                             "answer": answers, "aliases": [[a] for a in answers], "split": split,
+                             "text": [template.format(s) for s in subjects], "base_correct": True})
+
+    sym, cap = "What is the chemical symbol for {}?", "What is the capital of {}?"
+    train = pd.concat([facts("element_symbol", ["Gold", "Silver", "Iron", "Copper"], ["Au", "Ag", "Fe", "Cu"], "train", "t", sym),
+                       facts("country_capital", ["France", "Peru", "Chile", "Japan"], ["Paris", "Lima", "Santiago", "Tokyo"],
+                             "train", "u", cap)], ignore_index=True)
+    masks = {"refused": facts("element_symbol", ["Neon", "Zinc", "Tin"], ["Ne", "Zn", "Sn"], "test", "m", sym)}
+    guard = facts("country_capital", ["Italy", "Spain", "Kenya"], ["Rome", "Madrid", "Nairobi"], "test", "g", cap)
+    never = facts("element_symbol", ["Xenon", "Radon"], ["Xe", "Rn"], "test", "n", sym).assign(base_correct=False)
+    return UnmaskSets(masks, guard, guard.head(2).assign(base_correct=False), train, {}, {"refused": never})
+
+
+def test_measure_headline_scores_the_preregistered_method_its_controls_and_phrasings(tiny_gemma_dir):
+    """The code path the CLI runs, on a tiny pair with hand-made sets and fit: every role, the
+    never-known facts, both held-out phrasings, and the numbers the JSON's last two lines carry."""
+    from interp import ModelSpec, load_pair
+    from interp.unmask.headline import measure_headline, preregistered_intervention
+    from interp.unmask.run import UnmaskResult
+
+    torch.manual_seed(0)
+    pair = load_pair((ModelSpec(str(tiny_gemma_dir)), ModelSpec(str(tiny_gemma_dir))), device="cpu")
+    d = pair.d_model
+    edit = LowRankEdit(U=torch.randn(d, 2) * 0.1, V=torch.randn(d, 2) * 0.1, b=torch.zeros(2), layer=1)
+    ctrl = {"never_knew": random_like(edit, seed=1), "shuffled": random_like(edit, seed=2),
+            "random": random_like(edit, seed=3), "unrelated": random_like(edit, seed=4)}
+    fit = UnmaskFit({"refused": 1}, {"refused": torch.randn(2, d)}, {"refused": ["refusal", "pc1"]},
+                    {"refused": {"lowrank": edit, "steering": Steering(vector=torch.randn(d), layer=1)}},
+                    pd.DataFrame(), {"preregistered": {"refused": {"kind": "lowrank", "method": "lowrank", "n_val": 4,
+                                                                   "val_strict": 0.5}}}, {"refused": ctrl})
+    assert preregistered_intervention(fit, "refused") is edit
+    sets = _tiny_sets()
+    head = measure_headline(pair, sets, fit, max_new_tokens=2, batch_size=8, n_boot=20, quantize=False, progress=False)
+    roles = head.frame.role.tolist()
+    assert roles == ["aligned", "headline", "control never_knew", "control shuffled", "control random", "control unrelated"]
+    assert (head.frame.n == 3).all() and (head.frame.n_never_known == 2).all()
+    assert head.row("refused").n_guard == 3 and head.row("refused", "control random").n_guard == 0  # the guard: headline only
+    assert sorted(head.phrasing_info.phrasing) == ["paraphrase", "second"] and (head.phrasing_info.n_asked == 3).all()
+    result = UnmaskResult(head.frame, head.per_fact, sets, fit, pd.DataFrame(), pd.DataFrame(), {}, head)
+    pre, controls = result.preregistered("refused"), result.controls("refused")
+    assert pre["method"] == "lowrank" and pre["strict"] and pre["n"] == 3 and pre["n_guard"] == 3
+    assert pre["ci"][0] <= pre["gap_recovered"] <= pre["ci"][1] and pre["selected_on"].startswith("train facts")
+    assert set(controls) == {"never_knew", "shuffled", "random", "unrelated", "quantized_8bit", "quantized_4bit",
+                             "in_domain_ceiling", "strict_heldout_templates"}
+    assert controls["quantized_8bit"] is None and 0.0 <= controls["never_knew"] <= 1.0
+    fit.info["preregistered"] = {}
+    with pytest.raises(ValueError, match="no pre-registered method for mask 'refused'"):
+        preregistered_intervention(fit, "refused")
