@@ -77,13 +77,24 @@ steer.figure(f"Adding the refusal direction at layer {layer}")
 # directions, subspaces and learned edits were selected and fitted on train facts only; the default
 # pair ships that fit (`interp unmask --fit` makes it again). Three facts per set and two doses keep
 # this notebook quick; `interp unmask --n 24` (doses 1, 2, 4, 8) is the measured run.
+#
+# Every row of the table is *exploratory*: it was read on the evaluation facts. The headline is the
+# method the fit **pre-registered** on held-back train facts, scored with the strict judge (the
+# answer must lead the response; an echo of the question never counts), beside controls fitted with
+# the same budget: an edit trained on facts the base never knew (if it "recovers" held-out unknown
+# facts, it teaches), one trained with shuffled answers, a random edit of the same norms, one trained
+# on unrelated facts, and the aligned model quantized to 8 and 4 bits; and on question phrasings no
+# fit ever saw (one reversed: "Which element has the symbol Au?").
 
 # %%
 from interp.unmask import default_fit_dir, facts_for, run_unmask
 
-unmasked = run_unmask(pair, facts_for("default"), n=3, fit=default_fit_dir("default"), ks=(1, 4), restore_ks=(1, 4),
-                      n_boot=200, progress=False)
+unmasked = run_unmask(pair, facts_for("default"), n=3, n_guard=3, fit=default_fit_dir("default"), ks=(1, 4),
+                      restore_ks=(1, 4), n_boot=200, quantize=False, progress=False)
 unmasked.summary()
+
+# %%
+unmasked.preregistered("refused"), unmasked.controls("refused")
 
 # %%
 unmasked.figure("gap_vs_kl", mask="refused")
