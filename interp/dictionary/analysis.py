@@ -5,19 +5,31 @@ Latent classes (Lindsey et al. 2024): a latent's relative decoder norm
 ``rel = ||d_aligned|| / (||d_base|| + ||d_aligned||)`` puts it among ``base-only`` (rel < 0.1),
 ``aligned-only`` (rel > 0.9) or ``shared`` (between).
 
-Latent Scaling (Minder et al. 2025): for a latent that looks specific to one model, fit how much
-of its decoder direction the *other* model's activations carry where it fires,
-``beta = sum_t a_t <u, y_t> / sum_t a_t^2`` (``a_t`` its activation times its decoder norm, ``u``
-its unit decoder direction in the model it belongs to), once with ``y`` the other model's
-activations (reconstruction) and once with its reconstruction error plus the latent's own term
-(error). The ratios ``nu = beta_other / beta_own`` near 0 mean the latent is genuinely specific;
-large ratios mean the other model carries the same direction and the decoder norm was shrunk by
-the sparsity penalty (or the latent decoupled from its error): it is re-classed ``shared``.
+Latent Scaling (Minder et al. 2025, arXiv 2504.02922): for a latent ``j`` that looks specific to
+one model ("own"), fit the scalar that best explains a target ``y`` by the latent's own decoder
+row ``d = d_j^own`` where it fires, ``beta(y) = sum_t f_tj <d, y_t> / (||d||^2 sum_t f_tj^2)``
+(least squares of ``y_t ~ beta f_tj d``), in each model ``m`` and for two targets:
+
+- reconstruction: ``y = r^m``, the crosscoder's own reconstruction of model ``m``'s activation
+  (every latent and the decoder bias);
+- error: ``y = x^m - (r^m - f_j d_j^m)``, the activation minus the reconstruction without latent
+  ``j``'s term (the reconstruction error plus the latent's own contribution).
+
+The ratios ``nu_recon = beta_recon(other) / beta_recon(own)`` and
+``nu_error = beta_error(other) / beta_error(own)`` near 0 mean the other model neither carries the
+direction where the latent fires nor gets it from other latents: genuinely specific. A high
+``nu_error`` is *complete shrinkage* (the other model carries the direction, but the sparsity
+penalty shrank the latent's other-side decoder to zero, leaving it in the other model's error); a
+high ``nu_recon`` is *latent decoupling* (the other model's direction is reconstructed by other
+latents that fire with this one). Minder et al. rank latents by the two ratios; here a latent with
+``nu_recon > max_nu_recon`` or ``nu_error > max_nu_error`` (0.3 each by default: interp's cut-offs)
+is re-classed ``shared`` and its ``artefact`` named.
 
 Example::
 
     classes = latent_classes(cc)                      # DataFrame: latent, rel_norm, class
-    scaled = latent_scaling(cc, batches, classes)     # adds nu_recon, nu_error, final class
+    scaled = latent_scaling(cc, batches, classes)     # adds betas, nu_recon, nu_error, artefact, final_class
+    scaled[scaled.artefact == "complete shrinkage"]
 """
 
 from collections.abc import Iterable
@@ -75,49 +87,59 @@ def latent_classes(model: Crosscoder, *, low: float = 0.1, high: float = 0.9) ->
 
 @torch.no_grad()
 def latent_scaling(model: Crosscoder, batches: Iterable[Tensor], classes: pd.DataFrame | None = None, *,
-                   max_nu: float = 0.3) -> pd.DataFrame:
-    """``classes`` with ``beta``s and ``nu_recon`` / ``nu_error`` for every model-specific latent,
-    and ``final_class``: the class after Latent Scaling (a specific latent whose ``nu`` exceeds
-    ``max_nu`` in either measure is re-classed ``shared``)."""
+                   max_nu_recon: float = 0.3, max_nu_error: float = 0.3) -> pd.DataFrame:
+    """``classes`` with, for every model-specific latent, ``beta_{recon,error}_{own,other}``,
+    ``nu_recon``, ``nu_error`` (NaN where the latent never fires), ``artefact`` (``"genuine"``,
+    ``"complete shrinkage"``, ``"latent decoupling"``, ``"shrinkage and decoupling"`` or ``"never fired"``; empty for
+    shared latents) and ``final_class`` (an artefact is re-classed ``shared``). ``batches``:
+    ``[batch, 2, d]`` at the scale the crosscoder was trained on.
+
+    Example::
+
+        scaled = latent_scaling(cc, [x], max_nu_error=0.3)
+        scaled.groupby(["class", "final_class"]).size()
+    """
     classes = latent_classes(model) if classes is None else classes.copy()
     specific = classes["class"].isin(["base-only", "aligned-only"]).to_numpy()
     idx = torch.tensor(classes.latent.to_numpy()[specific], dtype=torch.long)
     own = torch.tensor([1 if c == "aligned-only" else 0 for c in classes["class"][specific]], dtype=torch.long)
     W = model.W_dec.detach()
-    sums = torch.zeros(len(idx), 4, device=W.device)  # num_r_own, num_r_other, num_e_own, num_e_other
-    den = torch.zeros(len(idx), device=W.device)
+    idx, own = idx.to(W.device), own.to(W.device)
+    rows = torch.arange(len(idx), device=W.device)
+    dec = W[idx]  # [L, 2, d]: the latents' decoder rows in both models
+    d_own = dec[rows, own]  # [L, d]: the direction every beta is fitted along
+    self_term = torch.einsum("lmd,ld->lm", dec, d_own)  # <d_j^m, d_j^own>: latent j's own term, per model
+    num = torch.zeros(len(idx), 2, 2, dtype=torch.float64, device=W.device)  # [L, target (recon, error), model]
+    den = torch.zeros(len(idx), dtype=torch.float64, device=W.device)  # sum_t f_tj^2
     for x in batches:
         x = x.to(W.device, W.dtype)
         f = model.encode(x, batch_rule=False)
-        err = x - model.decode(f)  # [B, 2, d]
+        r = model.decode(f)  # [B, 2, d]: the crosscoder's reconstruction of each model
         fj = f[:, idx]  # [B, L]
-        dec = W[idx]  # [L, 2, d]
-        norm_own = dec[torch.arange(len(idx)), own].norm(dim=-1)  # [L]
-        u = dec[torch.arange(len(idx)), own] / norm_own.clamp_min(1e-12)[:, None]  # [L, d]
-        a = fj * norm_own  # [B, L]
-        proj_x = torch.einsum("bmd,ld->blm", x, u)  # [B, L, 2]
-        proj_e = torch.einsum("bmd,ld->blm", err, u) + torch.einsum("bl,lmd,ld->blm", fj, dec, u)
-        other = 1 - own
-        take = lambda p, which: p.gather(-1, which.view(1, -1, 1).expand(p.shape[0], -1, 1)).squeeze(-1)  # noqa: E731
-        sums[:, 0] += (a * take(proj_x, own)).sum(0)
-        sums[:, 1] += (a * take(proj_x, other)).sum(0)
-        sums[:, 2] += (a * take(proj_e, own)).sum(0)
-        sums[:, 3] += (a * take(proj_e, other)).sum(0)
-        den += a.pow(2).sum(0)
-    beta = (sums / den.clamp_min(1e-12)[:, None]).cpu()
-    nu_r = beta[:, 1] / beta[:, 0].abs().clamp_min(1e-12)
-    nu_e = beta[:, 3] / beta[:, 2].abs().clamp_min(1e-12)
-    for col in ("beta_recon_own", "beta_recon_other", "beta_error_own", "beta_error_other", "nu_recon", "nu_error"):
-        classes[col] = float("nan")
-    classes.loc[specific, "beta_recon_own"] = beta[:, 0].numpy()
-    classes.loc[specific, "beta_recon_other"] = beta[:, 1].numpy()
-    classes.loc[specific, "beta_error_own"] = beta[:, 2].numpy()
-    classes.loc[specific, "beta_error_other"] = beta[:, 3].numpy()
-    classes.loc[specific, "nu_recon"] = nu_r.numpy()
-    classes.loc[specific, "nu_error"] = nu_e.numpy()
-    never = den.cpu() == 0
-    artefact = ((nu_r > max_nu) | (nu_e > max_nu)) & ~never
+        proj_r = torch.einsum("bmd,ld->blm", r, d_own)  # <r^m, d>
+        proj_e = torch.einsum("bmd,ld->blm", x - r, d_own) + fj[..., None] * self_term  # <x^m - (r^m - f_j d_j^m), d>
+        num[:, 0] += torch.einsum("bl,blm->lm", fj, proj_r).double()
+        num[:, 1] += torch.einsum("bl,blm->lm", fj, proj_e).double()
+        den += fj.double().pow(2).sum(0)
+    beta = (num / (den * d_own.double().pow(2).sum(-1)).clamp_min(1e-30)[:, None, None]).cpu()  # [L, 2, 2]
+    own_c, other_c = own.cpu(), 1 - own.cpu()
+    pick = lambda target, which: beta[torch.arange(len(idx)), target, which]  # noqa: E731
+    cols = {"beta_recon_own": pick(0, own_c), "beta_recon_other": pick(0, other_c),
+            "beta_error_own": pick(1, own_c), "beta_error_other": pick(1, other_c)}
+    fired = den.cpu() > 0
+    nan = torch.full((len(idx),), float("nan"), dtype=torch.float64)
+    cols["nu_recon"] = torch.where(fired, cols["beta_recon_other"] / cols["beta_recon_own"], nan)
+    cols["nu_error"] = torch.where(fired, cols["beta_error_other"] / cols["beta_error_own"], nan)
+    for name, values in cols.items():
+        classes[name] = float("nan")
+        classes.loc[specific, name] = torch.where(fired, values, nan).numpy()
+    shrunk = (cols["nu_error"] > max_nu_error).numpy()  # NaN compares False: a latent never seen keeps its class
+    decoupled = (cols["nu_recon"] > max_nu_recon).numpy()
+    kind = ["never fired" if not seen else "shrinkage and decoupling" if s_ and d_ else "complete shrinkage" if s_
+            else "latent decoupling" if d_ else "genuine" for seen, s_, d_ in zip(fired.tolist(), shrunk, decoupled)]
+    classes["artefact"] = ""
+    classes.loc[specific, "artefact"] = kind
     final = classes["class"].copy()
-    final.loc[classes.index[specific][artefact.numpy()]] = "shared"
+    final.loc[classes.index[specific][shrunk | decoupled]] = "shared"
     classes["final_class"] = final
     return classes

@@ -33,27 +33,51 @@ def test_planted_features_are_recovered_and_classed():
     assert result["final_fve"] > 0.9
 
 
-def test_latent_scaling_separates_a_shrinkage_artefact_from_a_genuine_latent():
-    """Latent 0: decoder only on the aligned side, but the base carries the same direction where it
-    fires (an artefact, re-classed shared). Latent 1: the base does not (genuinely aligned-only)."""
-    d = 8
-    cc = Crosscoder(d, 2, 2, k=None)
-    u0, u1 = torch.eye(d)[0], torch.eye(d)[1]
+def _artefact_crosscoder(d: int = 8) -> Crosscoder:
+    """Four latents on orthonormal directions u0..u3 (ReLU encoder, decoder biases along u5 / u6):
+    0, 1, 2 aligned-only (aligned decoder u0, u1, u2; encoders read the aligned side), 3 base-only
+    (base decoder u1; encoder reads the base side along u1)."""
+    cc = Crosscoder(d, 4, 2, k=None)
+    u = torch.eye(d)
     with torch.no_grad():
-        cc.W_dec.zero_()
-        cc.W_dec[0, 1], cc.W_dec[1, 1] = u0, u1
-        cc.W_enc.zero_()
-        cc.W_enc[1, :, 0], cc.W_enc[1, :, 1] = u0, u1
-        cc.b_enc.zero_()
-        cc.b_dec.zero_()
-    a = torch.rand(512, 2) + 0.5
-    x = torch.zeros(512, 2, d)
-    x[:, 1] = a[:, :1] * u0 + a[:, 1:] * u1
-    x[:, 0] = 0.8 * a[:, :1] * u0  # the base has latent 0's direction, not latent 1's
-    classes = latent_scaling(cc, [x], latent_classes(cc))
-    assert classes["class"].tolist() == ["aligned-only", "aligned-only"]
-    assert classes.nu_recon[0] == pytest.approx(0.8, abs=1e-4) and abs(classes.nu_recon[1]) < 1e-6
-    assert classes.final_class.tolist() == ["shared", "aligned-only"]
+        for p_ in (cc.W_enc, cc.W_dec, cc.b_enc):
+            p_.zero_()
+        for j in range(3):
+            cc.W_dec[j, 1], cc.W_enc[1, :, j] = u[j], u[j]
+        cc.W_dec[3, 0], cc.W_enc[0, :, 3] = u[1], u[1]
+        cc.b_dec.copy_(torch.stack([2.0 * u[5], -1.5 * u[6]]))
+    return cc.eval()
+
+
+def test_latent_scaling_tells_shrinkage_decoupling_and_genuine_latents_apart():
+    """Closed-form cases of Minder et al.'s two artefacts. Where the aligned side has a_j u_j:
+    latent 0, complete shrinkage: the base carries 0.8 a_0 u0 but no latent reconstructs it (it
+    stays in the base's error): nu_error = 0.8, nu_recon = 0. Latent 1, decoupling: the base
+    carries 0.7 a_1 u1 and the base-only latent 3 reconstructs it: nu_recon = 0.7, nu_error = 0
+    (and latent 3, seen from the base, is decoupled from latent 1: nu_recon = 1 / 0.7). Latent 2,
+    genuine: the base has nothing along u2: both 0. A beta fitted against the raw activations
+    (reconstruction + error) would give latent 0 nu_recon = 0.8 and call shrinkage decoupling."""
+    torch.manual_seed(0)
+    d, n = 8, 600
+    cc = _artefact_crosscoder(d)
+    u = torch.eye(d)
+    a = (torch.rand(n, 3) + 0.5) * (torch.rand(n, 3) < 0.6)  # sparse, positive activations
+    x = torch.zeros(n, 2, d)
+    x[:, 1] = a @ u[:3] + cc.b_dec[1].detach()
+    x[:, 0] = 0.8 * a[:, :1] * u[0] + 0.7 * a[:, 1:2] * u[1] + cc.b_dec[0].detach()
+    x[:, 0] += torch.randn(n, 1) * u[7]  # base-only noise orthogonal to every latent
+    got = latent_scaling(cc, [x[:300], x[300:]], latent_classes(cc))
+    assert got["class"].tolist() == ["aligned-only", "aligned-only", "aligned-only", "base-only"]
+    want_recon, want_error = [0.0, 0.7, 0.0, 1 / 0.7], [0.8, 0.0, 0.0, 0.0]
+    assert got.nu_recon.tolist() == pytest.approx(want_recon, abs=1e-5)
+    assert got.nu_error.tolist() == pytest.approx(want_error, abs=1e-5)
+    assert got.beta_recon_own.tolist() == pytest.approx([1.0] * 4, abs=1e-5)  # each latent's own side: itself
+    assert got.artefact.tolist() == ["complete shrinkage", "latent decoupling", "genuine", "latent decoupling"]
+    assert got.final_class.tolist() == ["shared", "shared", "aligned-only", "shared"]
+    strict = latent_scaling(cc, [x], latent_classes(cc), max_nu_error=0.9, max_nu_recon=2.0)  # the cut-offs decide
+    assert strict.final_class.tolist() == ["aligned-only", "aligned-only", "aligned-only", "base-only"]
+    silent = latent_scaling(cc, [x * torch.tensor([1.0, 0.0])[None, :, None]], latent_classes(cc))
+    assert silent.artefact[0] == "never fired" and silent.final_class[0] == "aligned-only"
 
 
 def test_sae_lens_layout_round_trip(tmp_path):
