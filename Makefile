@@ -15,14 +15,14 @@ LOCK := requirements.lock
 LOCK_PINS ?= transformers==5.23.0
 COMPAT := .venv-compat
 
-.PHONY: setup chromium demo test test-fast test-unit test-integration test-compat lock clean
+.PHONY: setup chromium demo test test-fast test-unit test-integration test-compat lock clean docs
 
 $(VENV)/.installed: pyproject.toml Makefile $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip "setuptools>=77"
 	$(PIP) install $(TORCH)
 	$(PY) -m pip freeze | grep -i '^torch==' > $(VENV)/torch.txt  # nothing below may replace the torch just installed
-	$(PIP) install -c $(LOCK) -c $(VENV)/torch.txt -e ".[dev,figures,quant]"
+	$(PIP) install -c $(LOCK) -c $(VENV)/torch.txt -e ".[dev,figures,quant,docs]"
 	$(PY) -c "import interp"  # refuses an environment outside the tested ranges
 	touch $@
 
@@ -33,7 +33,7 @@ lock:
 	.venv-lock/bin/python -m pip --disable-pip-version-check -q install --upgrade pip "setuptools>=77"
 	.venv-lock/bin/python -m pip --disable-pip-version-check -q install $(TORCH)
 	.venv-lock/bin/python -m pip freeze | grep -i '^torch==' > .venv-lock/torch.txt
-	.venv-lock/bin/python -m pip --disable-pip-version-check -q install -c .venv-lock/torch.txt -e ".[dev,figures,quant]" $(LOCK_PINS)
+	.venv-lock/bin/python -m pip --disable-pip-version-check -q install -c .venv-lock/torch.txt -e ".[dev,figures,quant,docs]" $(LOCK_PINS)
 	( echo "# The tested environment (pip constraints). Regenerate: make lock. torch comes from the Makefile's TORCH."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|interp)==' ) > $(LOCK).tmp
 	mv $(LOCK).tmp $(LOCK) && rm -rf .venv-lock
@@ -46,7 +46,7 @@ $(COMPAT)/.installed: pyproject.toml Makefile $(LOCK)
 	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install $(TORCH)
 	grep -v -i -E '^(transformers|transformer-lens|transformer_lens|peft)==' $(LOCK) > $(COMPAT)/constraints.txt
 	$(COMPAT)/bin/python -m pip freeze | grep -i '^torch==' >> $(COMPAT)/constraints.txt
-	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install -c $(COMPAT)/constraints.txt -e ".[dev,figures,quant]"
+	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install -c $(COMPAT)/constraints.txt -e ".[dev,figures,quant,docs]"
 	$(COMPAT)/bin/python -m pip --disable-pip-version-check -q install --upgrade -c $(COMPAT)/constraints.txt \
 	  $$($(COMPAT)/bin/python -c 'from interp.versions import SUPPORTED as S; print(" ".join(f"{n}>={a},<{b}" for n, (a, b) in S.items()))')
 	touch $@
@@ -89,4 +89,10 @@ test-integration: setup
 	$(PY) -m pytest tests/integration
 
 clean:
-	rm -rf $(VENV) $(COMPAT) build *.egg-info
+	rm -rf $(VENV) $(COMPAT) build site *.egg-info
+
+# The documentation site, offline, into site/ (open site/index.html): MkDocs + Material, the API
+# reference from the docstrings, the notebooks as `make test` last executed them, every number
+# rendered from the results files. --strict: any warning (a broken link, an unknown results key) fails.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
