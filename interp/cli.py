@@ -162,6 +162,14 @@ from interp.dictionary_cli import register as register_dictionary  # noqa: E402
 
 register_dictionary(app)
 
+from interp.knowledge_cli import register as register_hidden  # noqa: E402
+
+register_hidden(app)
+
+from interp.difflens_cli import register as register_difflens  # noqa: E402
+
+register_difflens(app)
+
 
 def main() -> None:
     """Console-script entry point."""
