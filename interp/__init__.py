@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "response_shift": "interp.diffing", "knowledge_by_popularity": "interp.diffing",
     "representation_similarity": "interp.diffing", "weight_deltas": "interp.diffing",
     "run_unmask": "interp.unmask",
+    "hidden_knowledge": "interp.knowledge",
     "arch_of": "interp.runtime", "describe_model": "interp.runtime.describe",
     "export": "interp.plots",
 }

@@ -9,7 +9,8 @@ import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "interp"
-CLI = {"interp.cli", "interp.commands", "interp.unmask_cli", "interp.dictionary_cli"}
+CLI = {"interp.cli", "interp.commands", "interp.unmask_cli", "interp.dictionary_cli", "interp.difflens_cli",
+       "interp.knowledge_cli"}
 
 
 def _room(module: str) -> str:
