@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "representation_similarity": "interp.diffing", "weight_deltas": "interp.diffing",
     "run_unmask": "interp.unmask",
     "hidden_knowledge": "interp.knowledge",
+    "activation_difference": "interp.difflens", "difference_lens": "interp.difflens", "run_difflens": "interp.difflens",
     "arch_of": "interp.runtime", "describe_model": "interp.runtime.describe",
     "export": "interp.plots",
 }
