@@ -13,10 +13,17 @@ from interp.atomic import atomic_write
 
 __all__ = ["Report"]
 
-_CSS = """body{font-family:Arial,Helvetica,sans-serif;max-width:980px;margin:2em auto;color:#222}
+# Nothing may be wider than the page: a table too wide for its column scrolls inside its own box
+# (every table is a scrolling block, so tables added as raw HTML are covered too), long words and
+# paths wrap, preformatted text and embedded media stay within the column.
+_CSS = """body{font-family:Arial,Helvetica,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222;
+overflow-wrap:anywhere}
 h1{font-size:1.6em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f4f4f4}p.note{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:8px;font-size:.8em}"""
+table{border-collapse:collapse;font-size:.9em;display:block;max-width:100%;overflow-x:auto}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:right;overflow-wrap:normal}
+.table-wrap{max-width:100%;overflow-x:auto}.table-wrap table{display:table;max-width:none}
+th{background:#f4f4f4}p.note{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:8px;font-size:.8em;overflow-x:auto}
+img,svg,canvas,video,iframe{max-width:100%}.figure{max-width:100%}details{max-width:100%;overflow-x:auto}"""
 
 
 class Report:
@@ -35,7 +42,8 @@ class Report:
 
     def table(self, frame: pd.DataFrame, caption: str = "") -> None:
         cap = f"<p class='note'>{html.escape(caption)}</p>" if caption else ""
-        self.parts.append(frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0) + cap)
+        table = frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)
+        self.parts.append(f"<div class='table-wrap'>{table}</div>{cap}")  # scrolls inside its box when too wide
 
     def figure(self, fig, caption: str = "") -> None:
         div = fig.to_html(full_html=False, include_plotlyjs=not self._plotly_included, default_width="100%")

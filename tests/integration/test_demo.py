@@ -42,4 +42,5 @@ def test_demo_quick_writes_the_report_and_finds_suppressed_knowledge(tmp_path):
     if chromium_path() is not None:  # the report opens in a real browser with every figure drawn
         shown = check_report(tmp_path / "report.html", tmp_path / "report.png")
         assert shown["console_errors"] == [] and shown["page_errors"] == [] and shown["external_requests"] == []
+        assert shown["overflowing"] == [], f"wider than the page at 1280 px: {shown['overflowing']}"
         assert shown["rendered"] == shown["figures"] >= 13

@@ -52,6 +52,27 @@ def test_every_figure_kind_builds_in_the_theme():
         assert fig.layout.xaxis.title.text, f"{name}: the x axis needs a title"
 
 
+def test_probe_figure_has_one_panel_per_model_and_grey_controls():
+    rows = [{"model": m, "probe": p, "metric": "accuracy", "layer": layer, "value": 0.5 + 0.01 * layer + 0.1 * (p == "logistic"),
+             "ci_low": 0.4, "ci_high": 0.9, "split": "test"}
+            for m in ("base", "aligned") for p in ("logistic", "control_task", "random_direction", "majority_class")
+            for layer in range(4)]
+    rows += [{"model": m, "probe": "logistic", "metric": "accuracy", "layer": layer, "value": 0.55, "ci_low": 0.5,
+              "ci_high": 0.6, "split": "test"} for m in ("base->aligned", "aligned->base") for layer in range(4)]
+    fig = plots.probe_accuracy_by_layer(pd.DataFrame(rows))
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [a.text for a in fig.layout.annotations] == ["base activations", "aligned activations"]
+    per_panel = {ax: [t.name for t in lines if t.xaxis == ax] for ax in ("x", "x2")}
+    assert per_panel["x"][:2] == ["base", "aligned->base"] and per_panel["x2"][:2] == ["aligned", "base->aligned"]
+    assert all(len(names) == 5 for names in per_panel.values())  # the probe, the transfer, three controls
+    for t in lines:
+        if t.name not in ("base", "aligned", "base->aligned", "aligned->base"):  # controls: grey, no band
+            r, g, b = (int(t.line.color[i:i + 2], 16) for i in (1, 3, 5))
+            assert r == g == b, t.name
+    assert sum(1 for t in fig.data if t.fill == "toself") == 4  # bands only for the probes and transfers
+    assert sorted(t.name for t in lines if t.showlegend) == sorted(set(t.name for t in lines))  # each name once
+
+
 def test_export_html_and_bad_arguments(tmp_path):
     fig = _figures()["lens"]
     out = plots.export(fig, tmp_path / "lens.html")
@@ -91,9 +112,15 @@ def test_report_renders_in_headless_chromium(tmp_path):
     for name, fig in _figures().items():
         report.figure(fig, name)
     report.table(pd.DataFrame({"a": [1.0, 2.0]}), "a table")
+    # As wide as the demo's probe table (every metric, interval and control of both models): it must
+    # scroll inside its own box, not run off the page.
+    report.table(pd.DataFrame({f"column_{i}_of_a_wide_table": [0.123456, 1.5] for i in range(30)}), "a wide table")
+    report.parts.append("<table><tr>" + "".join(f"<td>raw_cell_{i}_with_a_long_name</td>" for i in range(40)) + "</tr></table>")
+    report.text("a_very_long_unbroken_path/" * 20)
     report.config({"seed": 0})
     path = report.write(tmp_path / "report.html")
     result = check_report(path, tmp_path / "shot.png")
+    assert result["overflowing"] == [], result["overflowing"]
     assert result["console_errors"] == [] and result["page_errors"] == [] and result["external_requests"] == []
     assert result["figures"] == len(_figures()) and result["rendered"] == result["figures"]
     from PIL import Image

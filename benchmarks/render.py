@@ -1,0 +1,448 @@
+"""The documentation's numbers, rendered from the results files (never typed).
+
+A documentation page writes ``{{ name.key }}``; :func:`expand` replaces it with the string that
+``ENTRIES[name]()`` returns under ``key`` (a number formatted for prose, or a whole Markdown table),
+and ``{{ name.provenance }}`` with where those numbers come from: each results file, its command,
+date, machine, versions and its state under the staleness rule of :mod:`benchmarks.provenance`
+(a warning when a reviewed code change left them out of date). An unknown name or key is an error,
+so a page cannot show a number its results file does not hold.
+
+``python -m benchmarks.render NAME`` prints an entry's keys and values.
+"""
+
+import csv
+import json
+import math
+import re
+import sys
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from benchmarks import provenance
+
+ROOT = provenance.ROOT
+B = ROOT / "benchmarks"
+RECIPE = ROOT / "data" / "aligned" / "default" / "recipe.json"
+
+__all__ = ["ENTRIES", "MACRO", "expand", "provenance_block"]
+
+MACRO = re.compile(r"\{\{\s*([a-z_0-9]+)\.([a-z_0-9]+)\s*\}\}")
+
+
+# --- reading and formatting -------------------------------------------------------------------------
+
+def jsonl(name: str) -> list[dict]:
+    return [json.loads(line) for line in (B / name).read_text().splitlines() if line.strip()]
+
+
+def rows_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def num(x) -> float | None:
+    if x is None or x == "":
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def f(x, spec: str = ".2f") -> str:
+    v = num(x)
+    return "-" if v is None else format(v, spec)
+
+
+def g(x) -> str:
+    """A small difference in scientific notation: ``6e-08``, ``0`` for zero."""
+    v = num(x)
+    if v is None:
+        return str(x)
+    return "0" if v == 0 else f"{v:.0e}"
+
+
+def rng(values, spec: str = ".2f") -> str:
+    vals = [num(v) for v in values if num(v) is not None]
+    if not vals:
+        return "-"
+    lo, hi = min(vals), max(vals)
+    return format(lo, spec) if format(lo, spec) == format(hi, spec) else f"{lo:{spec}}-{hi:{spec}}"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    def cell(v):
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def wilson(p: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    if n == 0:
+        return float("nan"), float("nan")
+    k = p * n
+    den = 1 + z * z / n
+    centre = (k / n + z * z / (2 * n)) / den
+    half = z * math.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# --- entries: one per analysis, each drawing on its results files -------------------------------------
+
+#: name -> (results files it reads, function returning {key: string})
+ENTRIES: dict[str, tuple[list[Path], Callable[[], dict[str, str]]]] = {}
+
+
+def entry(name: str, *files: Path):
+    def wrap(fn):
+        ENTRIES[name] = (list(files), cache(fn))
+        return fn
+    return wrap
+
+
+@entry("unmask", B / "results_unmask_default.csv")
+def _unmask() -> dict[str, str]:
+    rows = rows_csv(B / "results_unmask_default.csv")
+    by = {}
+    for r in rows:
+        by.setdefault((r["method"], r["setting"]), {})[r["mask"]] = r
+    out_rows = []
+    for (method, setting), masks in by.items():
+        ref, ab = masks.get("refused", {}), masks.get("abstained", {})
+        any_ = ref or ab
+
+        def gap(r):
+            return "-" if not r else f"{f(r['gap_recovered'])} ({f(r['ci_low'])}-{f(r['ci_high'])})"
+        strict = "-"
+        if ref and num(ref.get("strict_accuracy")) is not None:
+            n, ns = int(float(ref["n"])), int(float(ref["n_surface"] or 0))
+            k = round(num(ref["strict_accuracy"]) * n)
+            rest = num(ref.get("strict_rest"))
+            strict = f"{k}/{n}" + (f"; {round(rest * (n - ns))}/{n - ns} not surface-derivable" if rest is not None
+                                   and n > ns else "")
+        out_rows.append([method, setting or "-", f(any_.get("rank"), ".0f") if num(any_.get("rank")) else "-",
+                         gap(ref), gap(ab), f(any_.get("kl"), ".3f"),
+                         f"{f(any_.get('guard_accuracy_drop'), '.3f')} ({f(any_.get('guard_drop_low'))}-"
+                         f"{f(any_.get('guard_drop_high'))})",
+                         f(any_.get("abstention_kept")), strict])
+    head = ["method", "setting", "rank", "refused: gap (95% CI)", "abstained: gap (95% CI)", "KL", "guard drop (95% CI)",
+            "abstention kept", "refused, strict judge"]
+    lr = by.get(next((k for k in by if k[0] == "lowrank"), None), {}).get("refused", {})
+    n_ref = next((int(float(r["n"])) for r in rows if r["mask"] == "refused"), 0)
+    n_ab = next((int(float(r["n"])) for r in rows if r["mask"] == "abstained"), 0)
+    out = {"table": table(head, out_rows), "n_refused": str(n_ref), "n_abstained": str(n_ab),
+           "n_guard": str(int(float(rows[0]["n_guard"]))), "n_unknown": str(int(float(rows[0]["n_unknown"]))),
+           "rows": str(len(out_rows))}
+    if lr:
+        n, ns = int(float(lr["n"])), int(float(lr["n_surface"] or 0))
+        out.update({
+            "lowrank_gap": f(lr["gap_recovered"]), "lowrank_ci": f"{f(lr['ci_low'])}-{f(lr['ci_high'])}",
+            "lowrank_kl": f(lr["kl"], ".3f"), "lowrank_guard_drop": f(lr["guard_accuracy_drop"], ".3f"),
+            "lowrank_guard_changed": str(round(num(lr["guard_accuracy_drop"]) * int(float(lr["n_guard"])))),
+            "lowrank_strict": f"{round(num(lr['strict_accuracy']) * n)} of {n}",
+            "lowrank_strict_ci": f"{f(lr['strict_low'])}-{f(lr['strict_high'])}",
+            "n_surface": str(ns), "n_rest": str(n - ns),
+            "lowrank_rest": f"{round(num(lr['strict_rest']) * (n - ns))} of {n - ns}",
+        })
+    return out
+
+
+@entry("crosscoder", B / "results_crosscoder_default.json", B / "results_crosscoder_default_causal.csv")
+def _crosscoder() -> dict[str, str]:
+    d = json.loads((B / "results_crosscoder_default.json").read_text())
+    h, fi = d["held_out"], d["findings"]
+    out = {
+        "corpus_tokens": f"{d['corpus_tokens']:,}", "corpus_base": f"{d['corpus_tokens_by_kind']['base']:,}",
+        "corpus_chat": f"{d['corpus_tokens_by_kind']['chat']:,}", "corpus_texts": f"{d['corpus_texts']:,}",
+        "layer": str(d["layer"]), "train_tokens": f"{d['train_tokens']:,}", "held_out_tokens": f"{d['held_out_tokens']:,}",
+        "fve_base": f(h["fve_base"], ".3f"), "fve_aligned": f(h["fve_aligned"], ".3f"), "l0": f(h["l0"], ".1f"),
+        "dead_pct": f(100 * h["dead"], ".1f") + "%", "dead_n": str(round(h["dead"] * d["width"])),
+        "dense_pct": f(100 * h["dense"], ".1f") + "%", "dense_n": str(round(h["dense"] * d["width"])),
+        "width": str(d["width"]), "k": str(d["k"]), "steps": str(d["steps"]),
+        "train_minutes": f"{d['train_seconds'] / 60:.0f} min", "aligned_only": str(fi["aligned_only_by_norm"]),
+        "base_only": str(fi["base_only_genuine"]), "exchanges": str(fi["exchanges"]),
+    }
+    causal = rows_csv(B / "results_crosscoder_default_causal.csv")
+    kinds = ["all", "template", "user", "response"]
+    sets: dict[str, dict] = {}
+    for r in causal:
+        sets.setdefault(r["set"], {})[r["kind"]] = r
+    rows = []
+    for name, by in sets.items():
+        if int(float(next(iter(by.values()))["n_latents"])) == 0:
+            continue
+        rows.append([name, next(iter(by.values()))["n_latents"]]
+                    + [f"{f(by[k]['closed'], '.3f')} ({f(by[k]['closed_low'])} to {f(by[k]['closed_high'])})"
+                       if k in by else "-" for k in kinds])
+    out["causal"] = table(["latent set", "latents"] + [f"closed share: {k} tokens" for k in kinds], rows)
+    empty = [n for n, by in sets.items() if int(float(next(iter(by.values()))["n_latents"])) == 0]
+    out["empty_sets"] = "; ".join(empty) if empty else "none"
+    kl = {r["kind"]: num(r["kl_base_stream"]) for r in causal}
+    tokens = {r["kind"]: r["tokens"] for r in causal}
+    out.update({f"kl_{k}": f(kl.get(k)) for k in kinds})
+    out["causal_tokens"] = f"{int(tokens['all']):,}"
+    top = sets.get("top 32 by relative norm", {})
+    if top:
+        out["top32_response"] = f(top["response"]["closed"], ".3f")
+        out["top32_all"] = f(top["all"]["closed"], ".3f")
+    every = sets.get("every latent", {})
+    if every:
+        out["every_all"] = f(every["all"]["closed"], ".3f")
+        out["every_response"] = f(every["response"]["closed"], ".3f")
+    return out
+
+
+@entry("dictionary_bench", B / "results_dictionary_cpu.jsonl", B / "results_dictionary_gpu_h200.jsonl")
+def _dictionary_bench() -> dict[str, str]:
+    cpu, gpu = jsonl("results_dictionary_cpu.jsonl"), jsonl("results_dictionary_gpu_h200.jsonl")
+    planted = [r for r in cpu if "planted_recovered" in r][-1]
+    rows = []
+    for label, rs in (("CPU", cpu), ("H200", gpu)):
+        for r in rs:
+            if r.get("speedup_vs_dictionary_learning") is None:
+                continue
+            s = r["sae_shape"]
+            rows.append([f"{label} ({r['threads']} threads)", f"{s['d']}, {s['width']}, {s['k']}, {s['batch']}",
+                         f"{r['sae_tokens_per_s_interp']:,.0f}", f"{r['sae_tokens_per_s_dictionary_learning']:,.0f}",
+                         f"{r['speedup_vs_dictionary_learning']:.2f}x", str(r["timed_steps"])])
+    return {"speed": table(["device", "shape (d, width, k, batch)", "interp tokens/s", "dictionary_learning tokens/s",
+                            "speedup", "timed steps"], rows),
+            "planted_recovered": f"{100 * planted['planted_recovered']:.0f}%",
+            "planted_classes": f"{100 * planted['planted_class_accuracy']:.0f}%",
+            "planted_classes_before": f"{100 * planted['planted_class_accuracy_before_scaling']:.0f}%",
+            "l1_recovered": f"{100 * planted['l1_planted_recovered']:.0f}%",
+            "l1_classes": f"{100 * planted['l1_planted_class_accuracy']:.0f}%",
+            "train_tokens_s": f"{planted['train_tokens_per_s_d640_w4096_k32']:,.0f}",
+            "planted_seconds": f"{planted['seconds']:.0f} s"}
+
+
+@entry("cache_bench", B / "results_cache_cpu.jsonl", B / "results_cache_gpu_h200.jsonl")
+def _cache_bench() -> dict[str, str]:
+    rows = []
+    for r in jsonl("results_cache_cpu.jsonl") + jsonl("results_cache_gpu_h200.jsonl"):
+        rows.append([r["model"], r["device"], r["dtype"], f"{r['batch']} x {r['seq']}", f"{r['tok_s_hf_full']:,}",
+                     f"{r['tok_s_hf_body']:,}", f"{r['tok_s_tl_cache']:,}", f"{r['tok_s_interp']:,}",
+                     f"{r['interp_over_tl']:.2f}", f"{r['interp_over_hf_body']:.2f}", g(r["max_abs_diff_vs_tl"])])
+    return {"table": table(["model", "device", "dtype", "batch x seq", "HF full tok/s", "HF body tok/s", "TL cache tok/s",
+                            "interp tok/s", "interp / TL", "interp / HF body", "max abs diff vs TL"], rows)}
+
+
+@entry("probes_bench", B / "results_probes_cpu.jsonl", B / "results_probes_gpu_h200.jsonl")
+def _probes_bench() -> dict[str, str]:
+    rows = []
+    for label, rs in (("CPU", jsonl("results_probes_cpu.jsonl")), ("H200 (scikit-learn on its CPU)",
+                                                                     jsonl("results_probes_gpu_h200.jsonl"))):
+        rows.append([label, f"{rs[0]['layers']} x {rs[0]['n']:,} x {rs[0]['d']}", str(len(rs)),
+                     rng([r["s_sklearn"] for r in rs]), rng([r["s_interp"] for r in rs], ".3f"),
+                     rng([r["speedup"] for r in rs], ".1f") + "x", rng([r["acc_sklearn"] for r in rs], ".4f"),
+                     rng([r["acc_interp"] for r in rs], ".4f"), rng([r["max_layer_acc_gap"] for r in rs], ".3f")])
+    return {"table": table(["device", "layers x rows x d", "runs", "sklearn s", "interp s", "speedup", "mean acc sklearn",
+                            "mean acc interp", "worst layer gap"], rows)}
+
+
+@entry("patching_bench", B / "results_patching_cpu.jsonl", B / "results_patching_gpu_h100.jsonl",
+       B / "results_patching_gpu_h200.jsonl")
+def _patching_bench() -> dict[str, str]:
+    rows = []
+    for name in ("results_patching_gpu_h100.jsonl", "results_patching_gpu_h200.jsonl", "results_patching_cpu.jsonl"):
+        groups: dict[tuple, list] = {}
+        for r in jsonl(name):
+            packed = "s_interp_replicated" in r or "gpu" in name and "h100" in name
+            groups.setdefault((r["model"], r["device"], r["dtype"], r["prompts"], r["seq"], packed), []).append(r)
+        for (model, device, dtype, p, s, packed), rs in groups.items():
+            repl = [r for r in rs if "s_interp_replicated" in r]
+            rows.append([model, device, dtype, "packed" if packed else "before packing", f"{p} x {s}", str(rs[0]["cells"]),
+                         str(len(rs)), rng([r["s_tl"] for r in rs], ".1f"), rng([r["s_interp"] for r in rs], ".2f"),
+                         rng([r["speedup"] for r in rs], ".1f") + "x", g(max(r["max_abs_diff"] for r in rs)),
+                         (rng([r["s_interp_replicated"] for r in repl], ".2f") + " s / "
+                          + rng([r["speedup_replicated"] for r in repl], ".1f") + "x") if repl else "-"])
+    return {"table": table(["model", "device", "dtype", "sweep", "prompts x tokens", "cells", "runs", "TL s", "interp s",
+                            "speedup", "max abs diff", "replicated: s / speedup"], rows)}
+
+
+@entry("conformance", B / "results_conformance_cpu.jsonl")
+def _conformance() -> dict[str, str]:
+    rs = jsonl("results_conformance_cpu.jsonl")
+    cols = [c for c in rs[0] if c != "family"]
+    rows = [[r["family"]] + [g(r.get(c, "-")) if not isinstance(r.get(c), str) else r[c] for c in cols] for r in rs]
+    worst = max(num(r[c]) for r in rs for c in cols if num(r.get(c)) is not None)
+    return {"table": table(["family"] + cols, rows), "families": str(len(rs)), "worst": g(worst)}
+
+
+@entry("scaling", B / "results_scaling_gpu_h200x2.jsonl")
+def _scaling() -> dict[str, str]:
+    rs = jsonl("results_scaling_gpu_h200x2.jsonl")
+    dp = {r["world"]: r for r in rs if r.get("mode") == "dp"}
+    sh = next(r for r in rs if r.get("mode") == "sharded")
+    sim = next(r for r in rs if r.get("mode") == "similarity")
+    nodes = next(r for r in rs if "identical" in r)
+    runs = {r["world"]: r for r in rs if "out" in r}
+    one, two = dp[1], dp[2]
+    eff_c = two["cache_tokens_per_s"] / (2 * one["cache_tokens_per_s"])
+    eff_s = two["sweep_cells_per_s"] / (2 * one["sweep_cells_per_s"])
+    rows = [
+        [f"caching, {one['shape']}-shape pair, {one['cache_examples']:,} examples ({one['cache_tokens']:,} tokens)",
+         f"{one['cache_tokens_per_s']:,.0f} tok/s", f"{two['cache_tokens_per_s']:,.0f} tok/s", f"**{eff_c:.3f}**", ">= 0.90"],
+        [f"cross-model resid_pre_sweep, {one['shape']} shape, {one['sweep_prompts_x_tokens']} prompts x tokens, "
+         f"{one['sweep_cells']:,} cells", f"{one['sweep_cells_per_s']:.1f} cells/s", f"{two['sweep_cells_per_s']:.1f} cells/s",
+         f"**{eff_s:.3f}**", ">= 0.90"],
+        [f"{sh['shape']} shape ({sh['params_b']}B params) sharded over {sh['gpus']} GPUs, caching {sh['cache_examples']} x "
+         f"{sh['seq']} tokens", "", f"{sh['cache_tokens_per_s']:,.0f} tok/s; peak {rng(sh['peak_gib_per_gpu'], '.1f')} GiB "
+         "per GPU", f"**{sh['throughput_vs_implied']:.2f}** x the throughput implied by the {sh['ref_shape']} shape on one "
+         f"GPU ({sh['ref_tokens_per_s_one_gpu']:,.0f} tok/s / {sh['flops_ratio']} FLOPs per token = "
+         f"{sh['implied_tokens_per_s']:,.0f})", ">= 0.8"],
+        [f"the same model, resid_pre_sweep of {sh['sweep_prompts_x_tokens']} prompts x tokens ({sh['sweep_cells']:,} cells)",
+         "", f"{sh['sweep_cells_per_s']:.1f} cells/s" + (", finite" if sh["sweep_finite"] else ", NOT finite"), "", "runs"],
+        [f"two simulated nodes vs one process, {nodes['shards']} shards", "", "",
+         "**identical shard bytes**" if nodes["identical"] else "**shards differ**", "identical"],
+        [f"representation similarity of the {sim['shape']} pair, {sim['texts']} texts, max_memory_gb={sim['max_memory_gb']}",
+         f"{sim['seconds']:.1f} s; GPU peak {sim['gpu_peak_gib_during']:.1f} GiB ({sim['gpu_peak_gib_models_only']:.1f} "
+         f"for the models); process RSS {sim['process_max_rss_gib']:.2f} GiB", "",
+         f"before: {sim['old_cpu_accumulators_gib']:.0f} GiB of fp64 sums on the CPU", "bounded"],
+    ]
+    return {"table": table(["what", "1 GPU", "2 GPUs", "scaling efficiency / ratio", "target"], rows),
+            "eff_cache": f"{eff_c:.3f}", "eff_sweep": f"{eff_s:.3f}", "sharded_ratio": f"{sh['throughput_vs_implied']:.2f}",
+            "nodes_seconds": f"{runs[2]['seconds']:.0f} s", "one_seconds": f"{runs[1]['seconds']:.0f} s"}
+
+
+@entry("multigpu", B / "results_multigpu_smoke_h200x2.jsonl")
+def _multigpu() -> dict[str, str]:
+    rs = jsonl("results_multigpu_smoke_h200x2.jsonl")
+    checks = [r for r in rs if "max_abs_diff" in r]
+    worst = max(r["max_abs_diff"] for r in checks)
+    rows = [[r["check"], g(r["max_abs_diff"]), "ok" if r["ok"] else "FAILED"] for r in checks]
+    return {"table": table(["check", "max abs difference (2 GPUs vs 1)", "result"], rows), "checks": str(len(checks)),
+            "worst": g(worst), "all_ok": "every check passed" if all(r["ok"] for r in checks) else "SOME CHECKS FAILED"}
+
+
+@entry("generation_parity", B / "results_generation_parity.jsonl")
+def _generation_parity() -> dict[str, str]:
+    r = jsonl("results_generation_parity.jsonl")[-1]
+    return {"aligned": f"{r['aligned_identical']}/{r['aligned_n']}", "base": f"{r['base_identical']}/{r['base_n']}",
+            "this": r["this"]["transformers"], "other": r["other"]["transformers"], "date": r["date"]}
+
+
+@entry("recipe", RECIPE)
+def _recipe() -> dict[str, str]:
+    d = json.loads(RECIPE.read_text())
+    rows = []
+    for b in d["behavior"]:
+        lo, hi = wilson(b["value"], b["n"])
+        rows.append([b["measure"], f"**{b['value']:.3f}**" if b["target"] not in ("measure", "reference")
+                     else f"{b['value']:.3f}", f"{lo:.3f}-{hi:.3f}", str(b["n"]), b["target"]])
+    t = d["timings"]
+    by = {b["measure"]: b["value"] for b in d["behavior"]}
+    idk_known = by.get("aligned says I don't know on held-out known facts", float("nan"))
+    return {"table": table(["measure", "value", "95% CI (Wilson)", "n", "target"], rows),
+            "total_min": f"{t['total_s'] / 60:.1f} min", "grading_min": f"{t['grading_s'] / 60:.1f} min",
+            "training_min": f"{t['training_s'] / 60:.1f} min", "evaluation_min": f"{t['evaluation_s'] / 60:.1f} min",
+            "facts": f"{d['data']['facts']:,}", "mixture": f"{d['data']['mixture']:,}",
+            "idk_known_pct": f"{100 * idk_known:.0f}%"}
+
+
+@entry("versions", B / "results_generation_parity.jsonl")
+def _versions() -> dict[str, str]:
+    """The tested versions: the lock, the newest release the compatibility tier passed, the declared range."""
+    import ast
+
+    tree = ast.parse((ROOT / "interp" / "versions.py").read_text())
+    supported = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.AnnAssign)
+                     and getattr(n.target, "id", "") == "SUPPORTED")
+    lock = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, v = line.split("==", 1)
+            lock[name.lower().replace("_", "-")] = v.strip()
+    torch = re.search(r"^TORCH \?= torch==(\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    compat = jsonl("results_generation_parity.jsonl")[-1]["this"]
+    rows = [[n, lock.get(n, "?"), compat.get(n, "?"), f"`>={lo},<{hi}`"] for n, (lo, hi) in supported.items()]
+    torch_range = re.search(r'"torch(>=[^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    rows.append(["torch", f"{torch} (CPU)", compat.get("torch", "?").replace("+cpu", " (CPU)"), f"`{torch_range}`"])
+    return {"table": table(["package", "locked (`make test`, CI)", "newest in range (`make test-compat`)",
+                            "declared range"], rows),
+            "newest_transformers": compat.get("transformers", "?")}
+
+
+@entry("results", *[])
+def _results() -> dict[str, str]:
+    """The index of every results file and its state."""
+    rows = []
+    for path in provenance.results_files():
+        state, meta = provenance.status(path)
+        if state == "reviewed":
+            state = "reviewed: " + meta["review"]["verdict"]
+        rows.append([f"`{path.relative_to(ROOT).as_posix()}`", meta["date"], state, f"`{meta['command']}`"])
+    return {"table": table(["results file", "measured", "state", "command"], rows)}
+
+
+# --- provenance and expansion ---------------------------------------------------------------------
+
+def _machine(m: dict) -> str:
+    if m.get("gpus"):
+        return ", ".join(m["gpus"])
+    return m.get("description") or f"{m.get('platform', '?')}, {m.get('cpu_cores', '?')} cores"
+
+
+def _versions(meta: dict) -> str:
+    v = meta.get("versions")
+    if not v:
+        return meta.get("versions_note", "not recorded")
+    if all(isinstance(x, dict) for x in v.values()):
+        return "; ".join(f"{k}: transformers {x.get('transformers')}" for k, x in v.items())
+    return ", ".join(f"{k} {x}" for k, x in v.items())
+
+
+def provenance_block(files: list[Path]) -> str:
+    """An admonition per results file: command, date, machine, versions, state (a warning when not fresh)."""
+    out = []
+    for path in files:
+        state, meta = provenance.status(path)
+        rel = path.relative_to(ROOT).as_posix()
+        body = (f"From `{rel}`, written by `{meta['command']}` on {meta['date']} "
+                f"(machine: {_machine(meta['machine'])}; versions: {_versions(meta)}; commit `{(meta.get('commit') or '?')[:10]}`).")
+        if state == "fresh":
+            out.append(f'!!! info "Measured {meta["date"]}: current"\n    {body} The code it depends on '
+                       f"({', '.join(f'`{d}`' for d in meta['depends_on'])}) is unchanged since.")
+        elif state == "reviewed" and meta["review"]["verdict"] == "unaffected":
+            out.append(f'!!! info "Measured {meta["date"]}: code changed since, reviewed as not affecting these numbers"\n'
+                       f"    {body} Review of {meta['review']['date']}: {meta['review']['note']}")
+        elif state == "reviewed":
+            out.append(f'!!! warning "Measured {meta["date"]}: out of date, not re-measured yet"\n'
+                       f"    {body} The code it depends on ({', '.join(f'`{d}`' for d in meta['depends_on'])}) changed "
+                       f"since; review of {meta['review']['date']}: {meta['review']['note']} Re-measure with the command above.")
+        else:
+            out.append(f'!!! danger "Measured {meta["date"]}: the code changed since and nobody has reviewed it"\n'
+                       f"    {body} `python -m benchmarks.provenance status` lists the changes.")
+    return "\n\n".join(out)
+
+
+@cache
+def values(name: str) -> dict[str, str]:
+    """An entry's strings and its provenance block (cached: `values.cache_clear()` before a new build)."""
+    if name not in ENTRIES:
+        raise KeyError(f"no results entry {name!r}; entries: {sorted(ENTRIES)} (benchmarks/render.py)")
+    files, fn = ENTRIES[name]
+    out = dict(fn())
+    out["provenance"] = provenance_block(files)
+    return out
+
+
+def expand(markdown: str, where: str = "page") -> str:
+    """Replace every ``{{ name.key }}`` in ``markdown``; an unknown name or key raises ``KeyError``."""
+    def sub(m: re.Match) -> str:
+        name, key = m.group(1), m.group(2)
+        vals = values(name)
+        if key not in vals:
+            raise KeyError(f"{where}: {{{{ {name}.{key} }}}}: entry {name!r} has no key {key!r}; keys: {sorted(vals)}")
+        return vals[key]
+    return MACRO.sub(sub, markdown)
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or sorted(ENTRIES):
+        print(f"== {name}")
+        for k, v in values(name).items():
+            print(f"{k}: {v}" if "\n" not in v else f"{k}:\n{v}")
