@@ -19,7 +19,7 @@ pair
 # ## What interp knows about the architecture
 # Each family (Llama, Mistral, Gemma 1/2/3, Qwen2/3, OLMo-2, Phi-3, GPT-NeoX, GPT-2) has an adapter
 # in `interp.runtime`; `describe_model` says which one applies, which chat format the tokenizer
-# follows, and which capabilities run on the fast path (the README's conformance table has the
+# follows, and which capabilities run on the fast path (the documentation's conformance page, `docs/architectures.md`, has the
 # measured differences against TransformerLens for every family). `interp arch MODEL` prints the same.
 
 # %%

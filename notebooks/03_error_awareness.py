@@ -45,6 +45,6 @@ print(f"output confidence AUROC {baseline:.3f}; probe AUROC {chosen.auroc:.3f} (
 # %% [markdown]
 # Read the two numbers above side by side. On the 270M default base, single-step arithmetic
 # statements are a hard case: the probe's AUROC stays in the low 0.6s and the output-confidence
-# baseline is at least as strong (the README's probe section has the full-size table). The
+# baseline is at least as strong (the documentation's probes page, `docs/capabilities/probes.md`, has the full-size table). The
 # comparison, not a fixed conclusion, is the point of this notebook: run it on a larger pair
 # (`interp.load_pair("gemma-2-2b")` with internet access) to see whether the gap opens.

@@ -1,5 +1,5 @@
 """What interp knows about one model: its family adapter, chat format and the status of each
-capability (the row of the README's conformance table that applies to it).
+capability (the row of the conformance table, docs/architectures.md, that applies to it).
 
 Example::
 
@@ -15,7 +15,7 @@ from interp.runtime.arch import arch_of
 
 __all__ = ["describe_model", "CAPABILITIES"]
 
-#: Capabilities of the conformance matrix, in the README's order.
+#: Capabilities of the conformance matrix, in the order of the conformance table (docs/architectures.md).
 CAPABILITIES = ("store", "resid_pre sweep", "resid_mid sweep", "attn_out / mlp_out / resid_post sweeps", "head sweep",
                 "logit lens", "ablation", "weight orthogonalisation", "generation", "chat template")
 

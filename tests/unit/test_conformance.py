@@ -1,6 +1,6 @@
 """The conformance matrix: every capability interp adds on top of TransformerLens, on a tiny model
 of every decoder-only family with public base/chat pairs, against the reference (max abs diff
-<= 1e-4). The README's family x capability table states what these tests establish."""
+<= 1e-4). The family x capability table of docs/architectures.md (rendered from benchmarks/results_conformance_cpu.jsonl) states what these tests establish."""
 
 import copy
 
