@@ -96,33 +96,27 @@ def _lbfgs_logistic(
     Stops a layer with scikit-learn's rule: largest gradient entry of the mean loss below 1e-4."""
     L, n, d = X.shape
     mean, inv_std = scaler.mean.squeeze(1), 1.0 / scaler.std.squeeze(1)  # [L, d]
-    yb = y.expand(L, n)
 
     def f_and_g(theta: Tensor, rows: list[int]) -> tuple[Tensor, Tensor]:
-        """Loss and gradient of the layers in ``rows`` (converged layers cost nothing)."""
-        idx = torch.tensor(rows, device=X.device)
-        th, mu, inv = theta[idx], mean[idx], inv_std[idx]
-        w, b = th[:, :d], th[:, d]
-        v = w * inv  # w . (x - mean) / std  =  v . x - v . mean
-        # One product per layer, whatever else is fitted beside it: a layer's probe is then the same
-        # to the bit whether it is fitted alone, in a group, or with every layer (a batched product's
-        # summation order depends on the batch).
-        if len(rows) == L:
-            prod = torch.bmm(v.unsqueeze(1), Xt).squeeze(1)
-        else:
-            prod = torch.cat([v[i : i + 1] @ Xt[layer] for i, layer in enumerate(rows)])
-        logits = prod + (b - (v * mu).sum(-1))[:, None]
-        target = yb[: len(rows)]
-        loss = C * torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
-        loss = loss + 0.5 * (w * w).sum(-1)
-        r = C * (torch.sigmoid(logits) - target)
-        rsum = r.sum(-1, keepdim=True)
-        if len(rows) == L:
-            back = torch.bmm(r.unsqueeze(1), X).squeeze(1)
-        else:
-            back = torch.cat([r[i : i + 1] @ X[layer] for i, layer in enumerate(rows)])
-        gw = (back - mu * rsum) * inv + w
-        return loss, torch.cat([gw, rsum], dim=-1)
+        """Loss and gradient of the layers in ``rows`` (converged layers cost nothing).
+
+        Computed layer by layer, whatever else is fitted beside it, so that a layer's probe is the
+        same to the bit whether it is fitted alone, in a group, or with every layer: a batched
+        product's summation order depends on the batch, and vectorised ``exp`` / ``sigmoid`` give
+        different last bits in a vector body and in its scalar tail, whose place depends on the
+        number of rows (CI saw a validation AUROC move between the two)."""
+        losses, grads = [], []
+        for layer in rows:
+            w, b = theta[layer, :d], theta[layer, d]
+            mu, inv = mean[layer], inv_std[layer]
+            v = w * inv  # w . (x - mean) / std  =  v . x - v . mean
+            logits = v @ Xt[layer] + (b - (v * mu).sum())
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none").sum()
+            losses.append(C * bce + 0.5 * (w * w).sum())
+            r = C * (torch.sigmoid(logits) - y)
+            rsum = r.sum().reshape(1)
+            grads.append(torch.cat([(r @ X[layer] - mu * rsum) * inv + w, rsum]))
+        return torch.stack(losses), torch.stack(grads)
 
     theta = torch.zeros(L, d + 1, device=X.device)
     f, g = f_and_g(theta, list(range(L)))
