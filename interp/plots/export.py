@@ -30,10 +30,23 @@ def export(fig: go.Figure, path: "str | os.PathLike[str]", *, size: str = "singl
             fig.write_html(tmp, include_plotlyjs=True, full_html=True)
         else:
             try:
-                fig.write_image(tmp, width=width, height=height, scale=scale)
+                _write_image(fig, tmp, width, height, scale)
             except Exception as err:  # kaleido missing, or no browser for it
                 raise RuntimeError(
                     f"static export to {suffix} failed ({err}); install kaleido (`pip install kaleido`) and a "
                     "Chrome/Chromium (`plotly_get_chrome` or your package manager), or export to .html"
                 ) from err
     return path
+
+
+def _write_image(fig: go.Figure, tmp, width: int, height: int, scale: float, attempts: int = 3) -> None:
+    """``fig.write_image``, tried again when kaleido's page had not finished loading its scripts
+    (a ``ReferenceError: kaleido_scopes is not defined`` from the browser tab, seen on a loaded
+    machine); any other error is raised at once."""
+    for attempt in range(attempts):
+        try:
+            fig.write_image(tmp, width=width, height=height, scale=scale)
+            return
+        except Exception as err:
+            if attempt == attempts - 1 or "is not defined" not in str(err):
+                raise

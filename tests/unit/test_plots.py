@@ -1,5 +1,7 @@
 """Every figure kind builds from a small result; export writes each format; the report renders in Chromium."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -127,3 +129,23 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
     img = np.asarray(Image.open(tmp_path / "shot.png").convert("L"))
     assert img.shape[0] > 1000 and img.std() > 10  # not a blank page
+
+
+def test_static_export_retries_only_kaleidos_unloaded_page(tmp_path, monkeypatch):
+    fig = _figures()["lens"]
+    calls = []
+
+    def flaky(self, path, **kw):
+        calls.append(path)
+        if len(calls) == 1:
+            raise RuntimeError("{'className': 'ReferenceError', 'description': 'ReferenceError: kaleido_scopes is not defined'}")
+        Path(path).write_bytes(b"\x89PNG fake")
+
+    monkeypatch.setattr(go.Figure, "write_image", flaky)
+    out = plots.export(fig, tmp_path / "x.png")
+    assert len(calls) == 2 and out.read_bytes().startswith(b"\x89PNG")
+    calls.clear()
+    monkeypatch.setattr(go.Figure, "write_image", lambda self, *a, **k: calls.append(1) or (_ for _ in ()).throw(OSError("no browser")))
+    with pytest.raises(RuntimeError, match="no browser"):
+        plots.export(fig, tmp_path / "y.png")
+    assert calls == [1]  # a missing browser is not retried
