@@ -64,9 +64,11 @@ def dictionary_command(
     from interp.cache import ActivationStore
     from interp.dictionary import Crosscoder, TrainConfig, latent_classes, latent_scaling, reconstruction_stats
     from interp.dictionary import train_dictionary
-    from interp.dictionary.data import paired_batches, paired_rows, scale_factors
+    from interp.dictionary.data import paired_batches, paired_rows, row_examples, scale_factors, split_by_text
     from interp.dictionary.io import save_dictionary
     from interp.plots import latent_class_histogram
+
+    import torch
 
     if not (Path(store) / "manifest.json").is_file():
         raise typer.BadParameter(f"--store {store!r} is not a finished store (no manifest.json)")
@@ -76,23 +78,25 @@ def dictionary_command(
         raise typer.BadParameter(f"--layer {layer} is not in the store (it has {s.layers})")
     try:
         rows = paired_rows(s, layer, hook=s.hooks[0], position=s.positions[0])
+        examples = row_examples(s) if s.positions[0] == "all" else torch.arange(len(rows))  # one row per text otherwise
+        train, test = split_by_text(examples)  # the last 10% of the texts held out whole for the statistics
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
-    n_test = max(batch_size, len(rows) // 10)
-    train_rows, test_rows = rows[:-n_test], rows[-n_test:]  # held-out tokens for the statistics
+    train_rows, test_rows = rows[train], rows[test]
     model = Crosscoder(rows.shape[-1], width, 2, k=None if l1 else k)
     factor = scale_factors(train_rows)
     history = train_dictionary(model, paired_batches(train_rows, batch_size, scale=factor),
                                TrainConfig(steps=steps, lr=lr, dead_after=50 * batch_size))
-    held = [next(paired_batches(test_rows, len(test_rows), seed=1, scale=factor))]  # held-out rows, training's scale
+    held = [test_rows.float() * factor[None, :, None]]  # held-out rows, training's scale
     stats = reconstruction_stats(model, held)
     classes = latent_scaling(model, held, latent_classes(model))
-    save_dictionary(model, out, hook_name=f"blocks.{layer}.hook_{s.hooks[0]}", hook_layer=layer,
-                    extra={"store": str(Path(store).resolve()), "held_out": stats,
-                           "input_scale": [float(f) for f in factor]})
+    split = {"train_texts": int(examples[train].unique().numel()), "held_out_texts": int(examples[test].unique().numel()),
+             "train_tokens": int(train.sum()), "held_out_tokens": int(test.sum())}
+    save_dictionary(model, out, hook_name=f"blocks.{layer}.hook_{s.hooks[0]}", hook_layer=layer, input_scale=factor,
+                    extra={"store": str(Path(store).resolve()), "held_out": stats, "split": split})
     save_artifacts(out, "training", history)
     save_artifacts(out, "latent_classes", classes, latent_class_histogram(classes))
-    typer.echo(json.dumps({"layer": layer, **stats, "classes": classes["class"].value_counts().to_dict(),
+    typer.echo(json.dumps({"layer": layer, **split, **stats, "classes": classes["class"].value_counts().to_dict(),
                            "after_latent_scaling": classes.final_class.value_counts().to_dict()}, indent=1))
 
 

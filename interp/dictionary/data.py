@@ -9,7 +9,7 @@ from torch import Tensor
 
 from interp.cache import ActivationStore
 
-__all__ = ["paired_rows", "paired_batches", "scale_factors", "row_examples"]
+__all__ = ["paired_rows", "paired_batches", "scale_factors", "row_examples", "split_by_text"]
 
 
 def paired_rows(store: ActivationStore, layer: int, *, hook: str = "resid_post", position: str = "all",
@@ -48,6 +48,27 @@ def row_examples(store: ActivationStore, side: str = "base", *, drop_first: bool
     """The example index of each row :func:`paired_rows` returns (position ``"all"``)."""
     ex = store.token_examples(side)
     return ex[_not_first(ex)] if drop_first else ex
+
+
+def split_by_text(examples: Tensor, held_out: float = 0.1) -> tuple[Tensor, Tensor]:
+    """``(train, held)``: boolean masks over rows (``examples``: each row's text, as
+    :func:`row_examples` gives it) that hold out the last ``held_out`` share of the texts whole
+    (at least one), so no text has tokens on both sides of the split.
+
+    Example::
+
+        train, held = split_by_text(row_examples(store))
+        rows[train], rows[held]
+    """
+    if not 0 < held_out < 1:
+        raise ValueError(f"held_out is a share of the texts in (0, 1), got {held_out}")
+    texts = torch.unique(examples)  # sorted
+    n_held = max(1, round(len(texts) * held_out))
+    if n_held >= len(texts):
+        raise ValueError(f"{len(texts)} text(s): too few to hold out {held_out:.0%} of them and train on the rest; "
+                         "cache more texts")
+    held = examples >= texts[-n_held]
+    return ~held, held
 
 
 def scale_factors(rows: Tensor) -> Tensor:

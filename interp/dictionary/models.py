@@ -12,6 +12,12 @@ what Latent Scaling was made to detect).
 Decoder rows are kept at unit norm per model for SAEs; crosscoders keep the sum over models of
 the per-model norms at most 1 after each step, so relative decoder norms stay meaningful.
 
+Dictionaries read from other tools (:mod:`interp.dictionary.io`) may carry what sae-lens and
+dictionary_learning define and interp's training never sets: per-latent JumpReLU thresholds
+(``jump_threshold``: a latent is kept where its pre-activation exceeds its threshold), an encoder
+that reads ``x`` rather than ``x - b_dec`` (``apply_b_dec_to_input = False``) and a per-token
+input normalisation (``input_norm``, undone on the reconstruction: ``decode(f, like=x)``).
+
 Example::
 
     cc = Crosscoder(d_model=640, width=4096, n_models=2, k=32)
@@ -60,18 +66,46 @@ class Crosscoder(nn.Module):
         self.k = k
         self.per_token = False  # True: top-k per token at inference (sae-lens "topk" SAEs)
         self.register_buffer("threshold", torch.tensor(float("nan")))  # set after training (BatchTopK)
+        self.register_buffer("jump_threshold", None)  # [width]: JumpReLU (sae-lens "jumprelu"), per latent
+        self.apply_b_dec_to_input = True  # sae-lens's flag: the encoder reads x - b_dec (False: x)
+        self.input_norm = "none"  # sae-lens's per-token normalize_activations: "layer_norm" | "constant_norm_rescale"
         self.d_model, self.width, self.n_models = d_model, width, n_models
 
     def decoder_norms(self) -> Float[Tensor, "width n_models"]:
         return self.W_dec.norm(dim=-1)
 
     def pre_acts(self, x: Float[Tensor, "batch n_models d_model"]) -> Float[Tensor, "batch width"]:
-        return torch.relu(torch.einsum("bmd,mdw->bw", x - self.b_dec, self.W_enc) + self.b_enc)
+        x = self.normalise_input(x)
+        x = x - self.b_dec if self.apply_b_dec_to_input else x
+        return torch.relu(torch.einsum("bmd,mdw->bw", x, self.W_enc) + self.b_enc)
+
+    def normalise_input(self, x: Tensor) -> Tensor:
+        """``x`` as the encoder reads it under ``input_norm`` (sae-lens's run-time normalisations,
+        per token: ``constant_norm_rescale`` scales each row to norm sqrt(d); ``layer_norm``
+        centres it and divides by its standard deviation + 1e-5)."""
+        if self.input_norm == "none":
+            return x
+        if self.input_norm == "constant_norm_rescale":
+            return x * (self.d_model**0.5 / x.norm(dim=-1, keepdim=True))
+        centred = x - x.mean(-1, keepdim=True)
+        return centred / (centred.std(dim=-1, keepdim=True) + 1e-5)
+
+    def denormalise_output(self, r: Tensor, x: Tensor) -> Tensor:
+        """A reconstruction ``r`` in the normalised space mapped back to ``x``'s (sae-lens's
+        ``run_time_activation_norm_fn_out``); the identity when ``input_norm`` is ``"none"``."""
+        if self.input_norm == "none":
+            return r
+        if self.input_norm == "constant_norm_rescale":
+            return r / (self.d_model**0.5 / x.norm(dim=-1, keepdim=True))
+        mu = x.mean(-1, keepdim=True)
+        return r * (x - mu).std(dim=-1, keepdim=True) + mu
 
     def encode(self, x: Float[Tensor, "batch n_models d_model"], *, batch_rule: bool | None = None) -> Float[Tensor, "batch width"]:
         """Latent activations. BatchTopK during training (``batch_rule``, default: in train mode),
         the fitted threshold at inference (per token, no batch dependence)."""
         pre = self.pre_acts(x)
+        if self.jump_threshold is not None:  # JumpReLU: per-latent thresholds on the pre-activation
+            return pre * (pre > self.jump_threshold)
         if self.k is None:
             return pre
         use_batch = self.training if batch_rule is None else batch_rule
@@ -91,8 +125,16 @@ class Crosscoder(nn.Module):
         weighted entries of the batch kept, the rest zero."""
         return _batch_topk(pre, self.weighted(pre), self.k)
 
-    def decode(self, f: Float[Tensor, "batch width"]) -> Float[Tensor, "batch n_models d_model"]:
-        return torch.einsum("bw,wmd->bmd", f, self.W_dec) + self.b_dec
+    def decode(self, f: Float[Tensor, "batch width"], like: Tensor | None = None) -> Float[Tensor, "batch n_models d_model"]:
+        """The reconstruction of ``f``; with a per-token ``input_norm`` the activations that were
+        encoded (``like``) map it back to their scale."""
+        r = torch.einsum("bw,wmd->bmd", f, self.W_dec) + self.b_dec
+        if self.input_norm == "none":
+            return r
+        if like is None:
+            raise ValueError(f"this dictionary normalises each token (normalize_activations={self.input_norm!r}): pass "
+                             "decode(f, like=x) with the activations that were encoded, or call model(x)")
+        return self.denormalise_output(r, like.unsqueeze(1) if like.dim() == 2 else like)
 
     def batch_topk_sparse(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The training rule's active latents as ``(pre, rows, cols, vals)``: the ``k * batch``
@@ -116,7 +158,7 @@ class Crosscoder(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         f = self.encode(x)
-        return self.decode(f), f
+        return self.decode(f, like=x), f
 
     @torch.no_grad()
     def fit_threshold(self, batches) -> float:
@@ -149,12 +191,12 @@ class BatchTopKSAE(Crosscoder):
     def encode(self, x: Tensor, *, batch_rule: bool | None = None) -> Tensor:
         return super().encode(x.unsqueeze(1) if x.dim() == 2 else x, batch_rule=batch_rule)
 
-    def decode(self, f: Tensor) -> Tensor:
-        return super().decode(f)[:, 0]
+    def decode(self, f: Tensor, like: Tensor | None = None) -> Tensor:
+        return super().decode(f, like)[:, 0]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         f = self.encode(x)
-        return self.decode(f), f
+        return self.decode(f, like=x), f
 
     def pre_acts(self, x: Tensor) -> Tensor:
         return super().pre_acts(x.unsqueeze(1) if x.dim() == 2 else x)

@@ -79,8 +79,12 @@ def _as_models(x: Tensor, n_models: int) -> Tensor:
 
 def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainConfig | None = None, *,
                      progress: bool = True) -> pd.DataFrame:
-    """Train ``model`` in place on ``batches`` (an iterator, cycled if it ends early); returns the
-    history (``step, loss, mse, fve, l0, dead``)."""
+    """Train ``model`` in place on ``batches``; returns the history (``step, loss, mse, fve, l0, dead``).
+
+    ``batches``: a re-iterable (a list of batches, or an object whose ``__iter__`` starts over),
+    cycled when it ends before ``cfg.steps``, or an endless iterator (``paired_batches``). A
+    one-shot iterator (a generator, ``iter(list)``) cannot be restarted: if it ends early a
+    ``ValueError`` says so, rather than training on fewer steps than asked."""
     cfg = cfg or TrainConfig()
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
@@ -103,7 +107,15 @@ def train_dictionary(model: Crosscoder, batches: Iterable[Tensor], cfg: TrainCon
             x = next(source)
         except StopIteration:
             source = iter(batches)
-            x = next(source)
+            x = next(source, None)
+            if x is None:
+                one_shot = source is batches
+                raise ValueError(
+                    f"train_dictionary: the batches ran out after {step} of {cfg.steps} steps"
+                    + (" and a one-shot iterator (a generator, iter(...)) cannot be restarted; pass a list of batches "
+                       "(cycled), an endless iterator (paired_batches), or fewer TrainConfig.steps" if one_shot else
+                       "; they yielded nothing when iterated again (pass a list of batches or an endless iterator)")
+                ) from None
         x = _as_models(x.to(model.W_dec.device, model.W_dec.dtype), model.n_models)
         if step == 0 and cfg.init_bias and not model.b_dec.detach().any():
             with torch.no_grad():

@@ -6,7 +6,8 @@ and the default artefact shipped in ``data/crosscoder``):
 2. the corpus's activations at that layer, both models reading the same tokens
    (``cache_activations(..., style="plain")``, resumable);
 3. training on the rows of the first 90% of the texts, the statistics on the last 10%;
-4. the sae-lens folder (``cfg.json`` with the input scales and held-out statistics), the training
+4. the sae-lens folder (the input scales folded into the weights, so raw activations encode
+   right; ``cfg.json`` records them and the held-out statistics), the training
    curve, the findings (:func:`interp.dictionary.explain.explain_crosscoder`) as CSV + figures and
    a report.
 """
@@ -80,7 +81,7 @@ def run_crosscoder(pair, corpus_dir: "str | os.PathLike[str]", out: "str | os.Pa
     summary.update({"train_tokens": len(train), "held_out_tokens": len(held), "held_out": stats,
                     "train_seconds": round(train_s, 1), "steps": steps, "width": width, "k": k})
     save_dictionary(model, out / "crosscoder", hook_name=f"blocks.{layer}.hook_resid_post", hook_layer=layer,
-                    dtype=dtype, extra={"input_scale": [float(f) for f in factor], "held_out": stats,
+                    dtype=dtype, input_scale=factor, extra={"held_out": stats,
                                         "corpus": {k_: v for k_, v in summary.items() if k_.startswith("corpus")},
                                         "train": {"steps": steps, "batch_size": batch_size, "lr": lr,
                                                   "tokens": len(train)}})

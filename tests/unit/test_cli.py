@@ -142,6 +142,12 @@ def test_dictionary_trains_a_crosscoder_on_a_store(tiny_gemma_dir, tmp_path):
     summary = json.loads(result.output[result.output.index("{"):])
     assert summary["layer"] == 1 and {"fve_base", "fve_aligned", "l0", "dead"} <= set(summary)
     assert sum(summary["classes"].values()) == 32
+    from interp.cache import ActivationStore
+    from interp.dictionary.data import row_examples
+
+    examples = row_examples(ActivationStore.open(tmp_path / "store"))  # held out by text: the last 4 of 40 texts whole
+    assert (summary["train_texts"], summary["held_out_texts"]) == (36, 4)
+    assert (summary["train_tokens"], summary["held_out_tokens"]) == (int((examples < 36).sum()), int((examples >= 36).sum()))
     assert load_dictionary(out).width == 32 and (out / "latent_classes.csv").is_file()
     result = runner.invoke(app, ["dictionary"])
     assert result.exit_code != 0 and "pass --store" in result.output

@@ -1,5 +1,7 @@
 """Dictionaries: BatchTopK rule and threshold, planted-feature recovery and classes, Latent
-Scaling on a hand-built artefact, sae-lens round trip, paired rows from a store."""
+Scaling on a hand-built artefact, sae-lens round trip (folded input scale, JumpReLU thresholds,
+what sae-lens's config fields ask; against sae-lens itself in test_sae_lens_interop.py), the
+two-file artefact's checksum, one-shot iterators, paired rows from a store and their split by text."""
 
 import json
 
@@ -91,13 +93,19 @@ def test_sae_lens_layout_round_trip(tmp_path):
     x = torch.randn(64, 2, 16)
     assert torch.allclose(back(x)[0], cc(x)[0], atol=1e-6)
     sae = BatchTopKSAE(16, 24, k=3)
+    with pytest.raises(ValueError, match="without its inference threshold"):
+        save_dictionary(sae, tmp_path / "sae", hook_name="blocks.1.hook_resid_post", hook_layer=1)
+    sae.fit_threshold([torch.randn(64, 16) for _ in range(2)])
     save_dictionary(sae, tmp_path / "sae", hook_name="blocks.1.hook_resid_post", hook_layer=1)
     from safetensors.torch import load_file
 
     weights = load_file(str(tmp_path / "sae" / "sae_weights.safetensors"))
     assert {k: tuple(v.shape) for k, v in weights.items()} == {"W_enc": (16, 24), "W_dec": (24, 16), "b_enc": (24,),
-                                                               "b_dec": (16,)}
+                                                               "b_dec": (16,), "threshold": (24,)}
     cfg = json.loads((tmp_path / "sae" / "cfg.json").read_text())
+    assert cfg["architecture"] == "jumprelu" and cfg["interp_architecture"] == "batchtopk"  # as sae-lens exports BatchTopK
+    x = torch.randn(32, 16)
+    assert torch.equal(load_dictionary(tmp_path / "sae").encode(x) > 0, sae.encode(x, batch_rule=False) > 0)
     cfg["architecture"] = "topk"  # as sae-lens writes a top-k SAE
     (tmp_path / "sae" / "cfg.json").write_text(json.dumps(cfg))
     topk = load_dictionary(tmp_path / "sae")
@@ -218,3 +226,103 @@ def test_the_decoder_bias_starts_at_the_mean_so_a_large_mean_does_not_kill_the_l
                          progress=False)
         got[init] = reconstruction_stats(cc, held)
     assert got[True]["fve_base"] > got[False]["fve_base"] + 0.1 and got[True]["dead"] < got[False]["dead"]
+
+
+def test_a_one_shot_iterator_that_ends_early_is_refused_with_the_fix_and_a_list_is_cycled():
+    """The docstring promised cycling; a generator / iter(list) cannot be restarted and used to
+    end training with a bare StopIteration."""
+    torch.manual_seed(0)
+    data = [torch.randn(32, 2, 8) for _ in range(3)]
+    cfg = TrainConfig(steps=5, warmup=1)
+    with pytest.raises(ValueError, match=r"ran out after 3 of 5 steps and a one-shot iterator .* pass a list"):
+        train_dictionary(Crosscoder(8, 16, 2, k=2), iter(data), cfg, progress=False)
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        train_dictionary(Crosscoder(8, 16, 2, k=2), (b for b in data), cfg, progress=False)
+    with pytest.raises(ValueError, match="yielded nothing"):
+        train_dictionary(Crosscoder(8, 16, 2, k=2), [], cfg, progress=False)
+    history = train_dictionary(Crosscoder(8, 16, 2, k=2), data, TrainConfig(steps=8, warmup=1), progress=False)
+    assert history.step.iloc[-1] == 7  # a list: cycled
+
+
+def test_a_save_killed_between_the_two_files_is_refused_on_load(tmp_path, monkeypatch):
+    """Weights first, then cfg.json with their checksum: new weights beside an old config (a
+    writer killed in between) must not load as one dictionary."""
+    import interp.dictionary.io as dictionary_io
+
+    first, second = Crosscoder(8, 16, 2, k=2, seed=0), Crosscoder(8, 16, 2, k=2, seed=1)
+    save_dictionary(first, tmp_path, hook_name="blocks.1.hook_resid_post", hook_layer=1)
+    assert torch.equal(load_dictionary(tmp_path).W_dec, first.W_dec)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies after the weights, before the config
+
+    monkeypatch.setattr(dictionary_io, "write_json_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_dictionary(second, tmp_path, hook_name="blocks.1.hook_resid_post", hook_layer=1)
+    with pytest.raises(ValueError, match="does not belong to cfg.json"):
+        load_dictionary(tmp_path)
+
+
+def test_the_input_scale_is_folded_so_raw_activations_encode_right(tmp_path):
+    """interp trains on activations times a per-model factor; the saved weights must encode raw
+    activations (what a reader that never heard of interp does), and interp unfolds them."""
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    cc = Crosscoder(8, 32, 2, k=3)
+    with torch.no_grad():
+        cc.b_dec.copy_(torch.randn(2, 8))
+    s = torch.tensor([0.01, 0.03])
+    raw = torch.randn(256, 2, 8) * 40 + 100
+    cc.fit_threshold([raw * s[None, :, None]])
+    save_dictionary(cc, tmp_path, hook_name="blocks.1.hook_resid_post", hook_layer=1, input_scale=s)
+    t = load_file(str(tmp_path / "sae_weights.safetensors"))
+    cfg = json.loads((tmp_path / "cfg.json").read_text())
+    assert cfg["normalize_activations"] == "none" and cfg["input_scale"] == pytest.approx(s.tolist())
+    pre = torch.relu(torch.einsum("bmd,mdw->bw", raw - t["b_dec"], t["W_enc"]) + t["b_enc"])
+    assert torch.allclose(pre, cc.pre_acts(raw * s[None, :, None]), atol=1e-4)
+    f = cc.encode(raw * s[None, :, None], batch_rule=False)
+    recon = torch.einsum("bw,wmd->bmd", f, t["W_dec"]) + t["b_dec"]
+    assert torch.allclose(recon, cc.decode(f) / s[None, :, None], rtol=1e-5, atol=1e-3)  # raw units
+    back = load_dictionary(tmp_path)
+    assert back.cfg["input_scale"] == pytest.approx(s.tolist())
+    assert torch.allclose(back.W_enc, cc.W_enc, rtol=1e-5) and torch.allclose(back.b_dec, cc.b_dec, rtol=1e-5)
+    with pytest.raises(ValueError, match="pass input_scale="):
+        save_dictionary(cc, tmp_path, hook_name="h", hook_layer=1, extra={"input_scale": [1.0, 1.0]})
+
+
+def test_sae_lens_fields_are_honoured_or_refused(tmp_path):
+    """apply_b_dec_to_input, JumpReLU thresholds and the normalisations sae-lens writes, in files
+    laid out as sae-lens writes them (the real sae-lens: test_sae_lens_interop.py)."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    d, w = 8, 20
+    t = {"W_enc": torch.randn(d, w), "W_dec": torch.randn(w, d), "b_enc": torch.randn(w) * 0.1, "b_dec": torch.randn(d),
+         "threshold": torch.rand(w)}
+    x = torch.randn(64, d) * 2
+
+    def write(name, **cfg):
+        folder = tmp_path / name
+        folder.mkdir()
+        save_file(t, str(folder / "sae_weights.safetensors"))
+        (folder / "cfg.json").write_text(json.dumps({"d_in": d, "d_sae": w, "dtype": "float32", **cfg}))
+        return folder
+
+    sae = load_dictionary(write("jump", architecture="jumprelu", apply_b_dec_to_input=False))
+    pre = x @ t["W_enc"] + t["b_enc"]
+    want = torch.relu(pre) * (pre > t["threshold"])
+    assert torch.allclose(sae.encode(x), want, atol=1e-6) and not sae.apply_b_dec_to_input
+    assert torch.allclose(sae(x)[0], want @ t["W_dec"] + t["b_dec"], atol=1e-5)
+    with pytest.raises(ValueError, match=r"input_scale=<factor>"):
+        load_dictionary(write("avg", architecture="standard", normalize_activations="expected_average_only_in"))
+    assert load_dictionary(tmp_path / "avg", input_scale=0.5).cfg["input_scale"] == [0.5]
+    with pytest.raises(ValueError, match="attention heads"):
+        load_dictionary(write("head", architecture="standard", hook_name="blocks.0.attn.hook_z", hook_head_index=3))
+    ln = load_dictionary(write("ln", architecture="standard", normalize_activations="layer_norm"))
+    with pytest.raises(ValueError, match=r"pass decode\(f, like=x\)"):
+        ln.decode(ln.encode(x))
+    mu, sd = x.mean(-1, keepdim=True), (x - x.mean(-1, keepdim=True)).std(-1, keepdim=True)
+    z = (x - mu) / (sd + 1e-5)
+    f = torch.relu((z - t["b_dec"]) @ t["W_enc"] + t["b_enc"])
+    assert torch.allclose(ln(x)[0], (f @ t["W_dec"] + t["b_dec"]) * sd + mu, atol=1e-4)
