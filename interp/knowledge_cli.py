@@ -35,7 +35,7 @@ def hidden_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per set, then, last, the hidden_knowledge line.")] = False,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Facts per forward pass (their candidates ride along).")] = 16,
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens of the aligned model's answers (the sets' memo key).")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens of the aligned model's answers (as `interp unmask`: its sets, its memo).")] = 6,
     seed: Annotated[int, typer.Option(help="Wrong answers, train sample, validation split, control labels, bootstrap.")] = 0,
 ) -> None:
     """Hidden knowledge: K_gen (says it), K_prob (its own probability ranks the answer first), K_probe (a

@@ -8,10 +8,10 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-
 EXECUTED = Path(__file__).resolve().parents[2] / "out" / "notebooks"  # read by `make docs`
 
 
-def test_the_six_notebooks_are_there():
+def test_the_seven_notebooks_are_there():
     assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_suppressed_knowledge", "03_error_awareness",
                                            "04_masking_not_erasing", "05_knowledge_and_popularity",
-                                           "06_feature_level_diffing"]
+                                           "06_feature_level_diffing", "07_activation_difference_lens"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
