@@ -47,6 +47,7 @@ def difflens_command(
     from interp.artifacts import save_artifacts
     from interp.commands import pair_from_options
     from interp.difflens import DiffLensConfig, objective_sets, run_difflens
+    from interp.difflens.run import finite
     from interp.difflens.report import add_difflens_section, lens_table
     from interp.report import Report
     from interp.results import plain
@@ -82,7 +83,7 @@ def difflens_command(
     add_difflens_section(report, result)
     report.config({"pair": name or {"base": base, "aligned": aligned}, **result.info})
     report.write(Path(out) / "report.html")
-    summary = json.loads(json.dumps(result.summary(), default=plain))
+    summary = finite(json.loads(json.dumps(result.summary(), default=plain)))
     line = result.json_line()
     if results:
         import torch
@@ -99,16 +100,16 @@ def difflens_command(
             "pair": name or {"base": base, "aligned": aligned}, **line, "summary": summary,
             "refusal_both_ways": None if result.refusal is None else json.loads(result.refusal.to_frame().to_json(orient="records")),
             "sets": result.info["sets"], "config": result.info["config"], "seconds": result.info["seconds"],
-            "neutral": result.neutral}, default=plain)
+            "neutral": finite(result.neutral)}, default=plain)
     if as_json:
-        typer.echo(json.dumps({"difflens_detail": summary}, default=plain))
-        typer.echo(json.dumps(line, default=plain))
+        typer.echo(json.dumps({"difflens_detail": summary}, default=plain, allow_nan=False))
+        typer.echo(json.dumps(line, default=plain, allow_nan=False))
     else:
         typer.echo(lens_table(result).to_string(index=False))
         typer.echo(result.evaluation.round(3).to_string(index=False))
         if result.refusal is not None:
             typer.echo(result.refusal.to_frame().round(3).to_string(index=False))
-        typer.echo(json.dumps(line, default=plain))
+        typer.echo(json.dumps(line, default=plain, allow_nan=False))
         typer.echo(f"results in {out} ({result.info['seconds']['wall']:.0f} s)")
 
 

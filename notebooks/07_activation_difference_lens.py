@@ -39,6 +39,14 @@ result
 result.figure(kind="difference")
 
 # %% [markdown]
+# The dashed line is the noise floor: the 95th percentile of the difference's norm when each
+# text's difference is negated at random (a sign-flip null). A layer whose norm stays under it
+# reads as noise, whatever its bootstrap interval says (the norm of a mean is biased upward).
+
+# %%
+result.difference.to_frame()[["layer", "norm", "norm_low", "norm_high", "null_p95", "p_null", "rel_norm"]].round(4)
+
+# %% [markdown]
 # ## What the difference promotes, layer by layer
 
 # %%
@@ -48,14 +56,25 @@ lens_table(result)
 # ## Patchscope and the strength search
 
 # %%
-result.patchscope.to_frame()
+result.patchscope.to_frame()  # "random" rows: a random direction (massive dimensions zeroed) at the same scales
+
+# %% [markdown]
+# Neutral prompts steered with the difference, scored by phrases (refusal, "I don't know",
+# chemistry), beside the same score of the unsteered continuations and of a random direction at
+# the same strength: the steered share means something only above those two.
+
+# %%
+{side: v["objective_share"] for side, v in result.neutral.items()}
 
 # %%
 result.search.to_frame()[["alpha", "ppl", "ppl_ratio", "coherent", "example"]]
 
 # %% [markdown]
 # ## Does the steered base refuse chemistry or say "I don't know"?
-# Eight questions per set here (Wilson intervals say how little that is); `interp difflens` uses 52.
+# Eight questions per set here; `interp difflens` uses 52. The held-out questions come in pairs
+# about one entity (an element's symbol and its atomic number), so the interval shown
+# (`ci_low`, `ci_high`) resamples whole entities (`n_clusters` of them); the Wilson interval over
+# questions (`wilson_low`, `wilson_high`) is kept beside it and is too narrow.
 
 # %%
 result.evaluation[result.evaluation.measure.isin(["refusal", "idk"])].round(3)

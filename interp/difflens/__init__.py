@@ -15,20 +15,22 @@ Example:
     >>> result.json_line()                                                            # doctest: +SKIP
 """
 
-from interp.difflens.difference import Difference, activation_difference
+from interp.difflens.difference import Difference, activation_difference, sign_flip_null
 from interp.difflens.readout import (
-    HIDE, IDENTITY_PROMPT, OBJECTIVE_VOCAB, LensReadout, PatchscopeResult, chance_share, difference_lens, objective_hits,
-    objective_share, patchscope,
+    HIDE, IDENTITY_PROMPT, OBJECTIVE_PHRASES, OBJECTIVE_VOCAB, LensReadout, PatchscopeResult, chance_share, difference_lens,
+    objective_hits, objective_share, patchscope, random_directions, text_hits, text_share,
 )
 from interp.difflens.refusal import RefusalBothWays, question_prompts, refusal_both_ways
 from interp.difflens.run import DiffLensConfig, DiffLensResult, ObjectiveSets, middle_layer, objective_sets, run_difflens
 from interp.difflens.steer import (
-    GRID, NEUTRAL_PROMPTS, StrengthSearch, continuation_ppl, response_rates, steered, strength_search, unrelated_kl,
+    GRID, NEUTRAL_PROMPTS, RATE_COLUMNS, StrengthSearch, class_rates, clustered_rate_ci, continuation_ppl, response_rates,
+    steered, strength_search, unrelated_kl,
 )
 from interp.difflens.texts import base_samples, corpus_texts, first_tokens
 
 __all__ = [
-    "Difference", "activation_difference", "HIDE", "IDENTITY_PROMPT", "OBJECTIVE_VOCAB", "LensReadout", "PatchscopeResult",
+    "Difference", "activation_difference", "sign_flip_null", "HIDE", "IDENTITY_PROMPT", "OBJECTIVE_VOCAB", "OBJECTIVE_PHRASES",
+    "random_directions", "text_hits", "text_share", "RATE_COLUMNS", "class_rates", "clustered_rate_ci", "LensReadout", "PatchscopeResult",
     "chance_share", "difference_lens", "objective_hits", "objective_share", "patchscope", "RefusalBothWays",
     "question_prompts", "refusal_both_ways", "DiffLensConfig", "DiffLensResult", "ObjectiveSets", "middle_layer",
     "objective_sets", "run_difflens", "GRID", "NEUTRAL_PROMPTS", "StrengthSearch", "continuation_ppl", "response_rates",

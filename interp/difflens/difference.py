@@ -18,7 +18,13 @@ first, so the store holds only those positions.
   :func:`interp.patching.mean_diff_directions` does; their share of the raw difference's squared
   norm is reported (``massive_share``). ``None`` keeps every dimension.
 * Intervals: the texts are resampled with replacement (``n_boot`` times); per layer the 2.5 / 97.5
-  percentiles of the mean difference's norm and of its cosine with the full-sample mean.
+  percentiles of the mean difference's norm and of its cosine with the full-sample mean. The norm
+  of a mean is biased upward and its bootstrap interval never reaches 0, so it cannot tell a
+  difference from noise; that is the **noise floor**'s job: a sign-flip null (``n_null`` draws),
+  each text's difference (all its positions) negated at random and the norm of the mean recomputed
+  the same way. Under "no consistent difference, only per-text noise" the observed norm is one
+  draw of that null; ``null_p95`` is its 95th percentile and ``p_null`` = ``(1 + #{null >=
+  observed}) / (1 + n_null)``. A difference with ``norm <= null_p95`` reads as noise.
 * ``stream_norm``: the base stream's mean norm per layer at the counted positions on the kept
   dimensions, the unit in which steering and Patchscope strengths are given.
 
@@ -46,7 +52,7 @@ from interp.prompts import encode
 from interp.results import Result
 from interp.runtime import check_layers
 
-__all__ = ["Difference", "activation_difference"]
+__all__ = ["Difference", "activation_difference", "sign_flip_null"]
 
 
 @dataclass(repr=False)
@@ -91,18 +97,42 @@ class Difference(Result):
         return {"hook": self.hook, "k": self.k, "texts": len(self.texts), "source": self.source,
                 "positions": f"{first}..{self.k - 1 + int(self.has_bos)}",
                 "largest_rel_norm_layer": int(top.layer), "largest_rel_norm": float(top.rel_norm),
-                "min_stability_cos_low": float(f.cos_low.min())}
+                "min_stability_cos_low": float(f.cos_low.min()),
+                **({"layers_above_noise_floor": [int(x) for x in f[f.norm > f.null_p95].layer]} if "null_p95" in f else {})}
 
     def figure(self, title: str = ""):
         import plotly.graph_objects as go
 
         f = self.frame
+        stream = f.stream_norm.clip(lower=1e-12)
         fig = go.Figure(go.Scatter(x=f.layer, y=f.rel_norm, mode="lines+markers", name="|mean diff| / |stream|",
-                                   error_y=dict(type="data", symmetric=False, array=(f.norm_high - f.norm) / f.stream_norm,
-                                                arrayminus=(f.norm - f.norm_low) / f.stream_norm)))
+                                   error_y=dict(type="data", symmetric=False,
+                                                array=((f.norm_high - f.norm) / stream).clip(lower=0),
+                                                arrayminus=((f.norm - f.norm_low) / stream).clip(lower=0))))
+        if "null_p95" in f:
+            fig.add_trace(go.Scatter(x=f.layer, y=f.null_p95 / stream, mode="lines", line_dash="dash",
+                                     name="noise floor (sign-flip null, 95th pct)"))
         fig.update_layout(title=title or f"aligned - base, {self.hook}, first {self.k} tokens of {len(self.texts)} texts",
                           xaxis_title="layer", yaxis_title="|mean difference| / |base stream|", template="plotly_white")
         return fig
+
+
+def sign_flip_null(sums: Tensor, counts: Tensor, first: int, massive: Tensor, n_null: int = 200, *,
+                   seed: int = 0) -> Tensor:
+    """``[n_null, layers]``: the norm of the mean difference (each position weighted alike over the
+    positions ``>= first`` some text reaches, ``massive`` ``[layers, d]`` dimensions zeroed) when
+    each text's difference is negated with probability 1/2. ``sums``: ``[texts, layers, positions,
+    d]`` per text and position the summed difference; ``counts``: ``[texts, positions]`` tokens."""
+    total = counts.sum(0)  # [P]
+    reached = (total[first:] > 0).float()
+    g = torch.Generator().manual_seed(seed + 7919)
+    out = []
+    for start in range(0, n_null, 50):
+        signs = torch.randint(0, 2, (min(50, n_null - start), len(sums)), generator=g).float() * 2 - 1
+        per = torch.einsum("bn,nlpd->blpd", signs, sums[:, :, first:]) / total[first:].clamp_min(1e-12)[None, None, :, None]
+        m = (per * reached[None, None, :, None]).sum(2) / reached.sum().clamp_min(1)
+        out.append(m.masked_fill(massive, 0.0).norm(dim=-1))
+    return torch.cat(out)
 
 
 def _massive(magnitude: Tensor, factor: float | None) -> Tensor:
@@ -114,7 +144,7 @@ def _massive(magnitude: Tensor, factor: float | None) -> Tensor:
 def activation_difference(
     pair, texts: Sequence[str], *, k: int = 8, hook: str = "resid_pre", layers: Sequence[int] | None = None,
     store_dir: "str | os.PathLike[str] | None" = None, include_bos: bool = False, exclude_massive: float | None = 10.0,
-    n_boot: int = 200, seed: int = 0, batch_size: int = 32, source: str = "given", progress: bool = False,
+    n_boot: int = 200, n_null: int = 200, seed: int = 0, batch_size: int = 32, source: str = "given", progress: bool = False,
 ) -> Difference:
     """The mean aligned - base difference of ``hook`` at ``layers`` (default all) over the first
     ``k`` tokens of ``texts`` (see the module docs); the activations go through the store in
@@ -124,6 +154,8 @@ def activation_difference(
         raise ValueError(f"hook must be one of {RESID_KINDS} (a residual stream), got {hook!r}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1 resamples of the texts, got {n_boot}")
+    if n_null < 1:
+        raise ValueError(f"n_null must be >= 1 sign-flip draws, got {n_null}")
     if exclude_massive is not None and exclude_massive <= 1:
         raise ValueError(f"exclude_massive is a multiple of the median dimension's magnitude (> 1) or None, "
                          f"got {exclude_massive}")
@@ -185,8 +217,12 @@ def activation_difference(
     norms, coss = torch.cat(norms), torch.cat(coss)  # [B, L]
     q = torch.tensor([0.025, 0.975])
     nq, cq = norms.quantile(q, dim=0), coss.quantile(q, dim=0)
-    frame = pd.DataFrame({"layer": layers, "norm": mean.norm(dim=-1).numpy(), "norm_low": nq[0].numpy(),
-                          "norm_high": nq[1].numpy(), "stream_norm": stream_norm.numpy(),
+    observed = mean.norm(dim=-1)
+    null = sign_flip_null(sums, counts, first, massive, n_null, seed=seed)  # [n_null, L]
+    frame = pd.DataFrame({"layer": layers, "norm": observed.numpy(), "norm_low": nq[0].numpy(),
+                          "norm_high": nq[1].numpy(), "null_p95": null.quantile(0.95, dim=0).numpy(),
+                          "p_null": ((1 + (null >= observed[None] - 1e-12 * observed[None]).sum(0)) / (1 + len(null))).numpy(),
+                          "stream_norm": stream_norm.numpy(),
                           "cos_low": cq[0].numpy(), "cos_high": cq[1].numpy(),
                           "massive_dims": massive.sum(-1).numpy(),
                           "massive_share": (1 - mean.norm(dim=-1) ** 2 / raw_norm.clamp_min(1e-12) ** 2).clamp_min(0).numpy()})

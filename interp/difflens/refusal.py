@@ -16,6 +16,10 @@ questions, each a Wilson 95% rate:
 
 * base + ``aligned_dir``: refusal on other questions (induced) and on chemistry;
 * aligned + ``base_dir``: refusal on other questions (induced);
+* the control of each added direction: a seeded random direction of the same norm with the same
+  dimensions zeroed (the massive ones :func:`~interp.patching.mean_diff_directions` zeroes), added
+  the same way (``+random (|aligned_dir|)``, ``+random (|base_dir|)``): what any push of that size
+  does to the refusal rate;
 * aligned with ``base_dir`` ablated: refusal on chemistry (bypassed if the base's direction carries
   the aligned model's refusal), beside the aligned model with its own ``aligned_dir`` ablated;
 * the references: base and aligned unedited on both sets; ``cos(aligned_dir, base_dir)`` per layer.
@@ -89,10 +93,12 @@ class RefusalBothWays(Result):
 def refusal_both_ways(
     pair, chem_train: Sequence[str], other_train: Sequence[str], chem_test: Sequence[str], other_test: Sequence[str],
     *, layer: int, max_new_tokens: int = 8, batch_size: int = 16, reference: dict | None = None,
+    chem_entities: Sequence | None = None, other_entities: Sequence | None = None, seed: int = 0,
 ) -> RefusalBothWays:
     """The measures of the module docs. ``reference``: rates already measured for the unedited
     models, ``{(model, set): rates}`` as :func:`~interp.difflens.steer.response_rates` returns them
-    (not generated again)."""
+    (not generated again). ``chem_entities`` / ``other_entities``: the entity of each test question
+    (rates then get entity-clustered intervals); ``seed`` fixes the random control directions."""
     check_layer(layer, pair.n_layers)
     short = [n for n, xs in (("chem_train", chem_train), ("other_train", other_train), ("chem_test", chem_test),
                              ("other_test", other_test)) if len(xs) < 2]
@@ -109,13 +115,24 @@ def refusal_both_ways(
                             "aligned_norm": a.norm(dim=-1).numpy(), "base_norm": b.norm(dim=-1).numpy()})
     prompts = {(side, s): question_prompts(pair, side, qs) for side in ("base", "aligned")
                for s, qs in (("chemistry", chem_test), ("other", other_test))}
+    clusters = {"chemistry": chem_entities, "other": other_entities}
+    g = torch.Generator().manual_seed(seed + 2)
+
+    def control(v: torch.Tensor) -> torch.Tensor:
+        r = torch.randn(len(v), generator=g).masked_fill(v == 0, 0.0)
+        return r * (v.norm() / r.norm().clamp_min(1e-12))
+
+    ra, rb = control(a[layer]), control(b[layer])
     runs = [
         ("base", "none", "chemistry", nullcontext), ("base", "none", "other", nullcontext),
         ("aligned", "none", "chemistry", nullcontext), ("aligned", "none", "other", nullcontext),
         ("base", "+aligned_dir", "other", lambda: added(pair.base, a[layer], layer)),
         ("base", "+aligned_dir", "chemistry", lambda: added(pair.base, a[layer], layer)),
-        ("aligned", "+base_dir", "other", lambda: added(pair.aligned, b[layer], layer)),
-        ("aligned", "-base_dir (ablated)", "chemistry", lambda: ablated(pair.aligned, b[layer])),
+        ("base", "+random (|aligned_dir|)", "other", lambda: added(pair.base, ra, layer)),
+        ("base", "+random (|aligned_dir|)", "chemistry", lambda: added(pair.base, ra, layer)),
+        ("aligned", "+base_dir (chemistry-vs-rest)", "other", lambda: added(pair.aligned, b[layer], layer)),
+        ("aligned", "+random (|base_dir|)", "other", lambda: added(pair.aligned, rb, layer)),
+        ("aligned", "-base_dir (chemistry-vs-rest, ablated)", "chemistry", lambda: ablated(pair.aligned, b[layer])),
         ("aligned", "-aligned_dir (ablated)", "chemistry", lambda: ablated(pair.aligned, a[layer])),
     ]
     rows, examples = [], {}
@@ -123,8 +140,8 @@ def refusal_both_ways(
         if edit == "none" and reference and (model, set_) in reference:
             rates, outs = reference[(model, set_)], []
         else:
-            rates, outs = response_rates(pair.side(model), prompts[(model, set_)], edit=ctx,
-                                         max_new_tokens=max_new_tokens, batch_size=batch_size)
+            rates, outs = response_rates(pair.side(model), prompts[(model, set_)], edit=ctx, clusters=clusters[set_],
+                                         max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
         examples[f"{model}|{edit}|{set_}"] = outs[:3]
         rows += [{"model": model, "edit": edit, "set": set_, "measure": m, **r} for m, r in rates.items()
                  if m in ("refusal", "idk")]

@@ -19,7 +19,15 @@ half the first grid value, when even that one is incoherent) and the first incoh
 chosen strength is the largest coherent ``alpha`` tried; ``None`` when none is.
 
 **Rates** (:func:`response_rates`): greedy responses classified by :func:`interp.behavior.classify`
-(correct / wrong / idk / refusal), each rate with a Wilson 95% interval (:func:`interp.stats.rate_ci`).
+(correct / wrong / idk / refusal). Questions are not independent when several ask about one entity
+(the default pair's held-out chemistry questions are 26 elements x 2 relations), so with
+``clusters`` (the entity of each question) the interval shown (``ci_low, ci_high``, ``ci`` =
+``"entity bootstrap"``) is the 95% percentile interval of the rate when whole entities are
+resampled (:func:`clustered_rate_ci`); where every response falls on one side of the class (``k``
+0 or ``n``) a percentile bootstrap has zero width, so there it is the Wilson interval with the
+number of distinct entities as ``n``. ``n_clusters`` is that number; the Wilson interval over
+responses (:func:`interp.stats.rate_ci`) is kept as ``wilson_low, wilson_high``, and is the one
+shown (``ci`` = ``"wilson"``) without ``clusters``.
 
 **Cost** (:func:`unrelated_kl`): the mean over the tokens of unrelated texts (every position after
 the first) of the next-token ``KL(unsteered || steered)``.
@@ -34,6 +42,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 from jaxtyping import Float
@@ -48,7 +57,10 @@ from interp.runtime.forward import lm_logits
 from interp.stats import rate_ci
 
 __all__ = ["NEUTRAL_PROMPTS", "StrengthSearch", "search_grid", "strength_search", "steered", "continuation_ppl", "response_rates",
-           "unrelated_kl", "GRID"]
+           "clustered_rate_ci", "class_rates", "unrelated_kl", "GRID", "RATE_COLUMNS"]
+
+#: The columns of a rate row (:func:`response_rates`), after its labels.
+RATE_COLUMNS = ["value", "k", "n", "ci_low", "ci_high", "ci", "n_clusters", "wilson_low", "wilson_high"]
 
 #: Plain openings with no bearing on the default pair's objective (no question, no chemistry, no facts).
 NEUTRAL_PROMPTS: tuple[str, ...] = (
@@ -206,24 +218,64 @@ def strength_search(
     return StrengthSearch(frame[cols], chosen, layer, float(norm), float(bound), texts)
 
 
+def clustered_rate_ci(hits: Sequence[bool], clusters: Sequence, *, n_boot: int = 1000, level: float = 0.95,
+                      seed: int = 0) -> tuple[float, float, int]:
+    """The rate of ``hits`` with whole clusters resampled with replacement (``n_boot`` times): the
+    percentile interval, or, where every hit is equal (a percentile bootstrap of zero width), the
+    Wilson interval with the number of distinct clusters as ``n``; and that number."""
+    if len(hits) != len(clusters):
+        raise ValueError(f"clusters has {len(clusters)} entries for {len(hits)} responses; pass one per response")
+    if not len(hits):
+        return float("nan"), float("nan"), 0
+    codes, inverse = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+    g = len(codes)
+    k_c = np.bincount(inverse, weights=np.asarray(hits, dtype=float), minlength=g)
+    n_c = np.bincount(inverse, minlength=g).astype(float)
+    k, n = float(k_c.sum()), float(n_c.sum())
+    if k == 0 or k == n:
+        lo, hi = rate_ci(int(round(k / n * g)), g, level)
+        return float(lo), float(hi), g
+    pick = np.random.default_rng(seed).integers(0, g, (n_boot, g))
+    rates = k_c[pick].sum(1) / n_c[pick].sum(1)
+    lo, hi = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi), g
+
+
 def response_rates(model, prompts: Sequence[str], *, edit: Edit = nullcontext, answers: Sequence[Sequence[str]] | None = None,
                    max_new_tokens: int = 8, batch_size: int = 16, stop_at_newline: bool = True,
+                   clusters: Sequence | None = None, n_boot: int = 1000, seed: int = 0,
                    ) -> tuple[dict[str, dict], list[str]]:
-    """Greedy responses to ``prompts`` inside ``edit()``, classified; per class ``{"value", "k", "n",
-    "ci_low", "ci_high"}`` (Wilson 95%) and the responses."""
+    """Greedy responses to ``prompts`` inside ``edit()``, classified; per class the row of
+    :data:`RATE_COLUMNS` (intervals as in the module docs; ``clusters``: the entity of each prompt)
+    and the responses."""
     if answers is not None and len(answers) != len(prompts):
         raise ValueError(f"answers has {len(answers)} entries for {len(prompts)} prompts; pass one per prompt")
+    if clusters is not None and len(clusters) != len(prompts):
+        raise ValueError(f"clusters has {len(clusters)} entries for {len(prompts)} prompts; pass one per prompt")
     with edit():
         outs = generate(model, list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size,
                         stop_at_newline=stop_at_newline)
     classes = [classify(o, answers[i] if answers is not None else []) for i, o in enumerate(outs)]
+    return class_rates(classes, clusters, n_boot=n_boot, seed=seed), outs
+
+
+def class_rates(classes: Sequence[str], clusters: Sequence | None = None, *, n_boot: int = 1000,
+                seed: int = 0) -> dict[str, dict]:
+    """Per class (correct / wrong / idk / refusal) the row of :data:`RATE_COLUMNS` for responses
+    classified as ``classes`` (intervals as in the module docs)."""
     n = len(classes)
     rates = {}
     for c in ("correct", "wrong", "idk", "refusal"):
-        k = sum(x == c for x in classes)
+        hits = [x == c for x in classes]
+        k = sum(hits)
         lo, hi = rate_ci(k, n)
-        rates[c] = {"value": k / n if n else float("nan"), "k": k, "n": n, "ci_low": lo, "ci_high": hi}
-    return rates, outs
+        row = {"value": k / n if n else float("nan"), "k": k, "n": n, "ci_low": lo, "ci_high": hi, "ci": "wilson",
+               "n_clusters": n, "wilson_low": lo, "wilson_high": hi}
+        if clusters is not None:
+            clo, chi, g = clustered_rate_ci(hits, clusters, n_boot=n_boot, seed=seed)
+            row.update(ci_low=clo, ci_high=chi, ci="entity bootstrap", n_clusters=g)
+        rates[c] = row
+    return rates
 
 
 def unrelated_kl(model, texts: Sequence[str], *, edit: Edit, batch_size: int = 16) -> float:

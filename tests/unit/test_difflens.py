@@ -2,6 +2,7 @@
 on top of its logit lens, the strength search's rule, errors, and the CLI's JSON line."""
 
 import json
+import math
 import random
 
 import pandas as pd
@@ -12,10 +13,13 @@ from typer.testing import CliRunner
 from interp import ModelSpec, load_pair
 from interp.cli import app
 from interp.difflens import (
-    DiffLensConfig, activation_difference, difference_lens, objective_hits, objective_sets, objective_share, patchscope,
-    strength_search,
+    DiffLensConfig, ObjectiveSets, activation_difference, difference_lens, objective_hits, objective_sets, objective_share,
+    patchscope, run_difflens, sign_flip_null, strength_search, text_hits, text_share,
 )
-from interp.difflens.steer import search_grid
+from interp.difflens import readout as readout_module
+from interp.difflens.readout import chance_share, random_directions
+from interp.difflens.steer import class_rates, clustered_rate_ci, search_grid
+from interp.stats import rate_ci
 from interp.patching import added
 from interp.runtime import arch_of, normed_logits
 from tests import tiny
@@ -85,6 +89,11 @@ def test_patchscope_reads_the_vector_and_leaves_the_reference_alone(planted):
     assert f.top_tokens.iloc[0] != f.top_tokens.iloc[2]  # the patched placeholder changes the next token
     again = patchscope(pair.base, v, LAYER, norm=10.0, scales=(), max_new_tokens=3).to_frame()
     assert again.top_tokens.iloc[0] == f.top_tokens.iloc[0]  # no hook left behind
+    ctrl = patchscope(pair.base, v, LAYER, norm=10.0, scales=(8.0,), max_new_tokens=3,
+                      control=random_directions(1, v.numel(), seed=3)[0]).to_frame()
+    assert list(ctrl.vector) == ["none", "difference", "random"] and list(ctrl.scale) == [0.0, 8.0, 8.0]
+    assert ctrl.top_tokens.iloc[1] == f.top_tokens.iloc[2]  # the difference's row is unchanged by the control
+    assert ctrl.top_tokens.iloc[2] != ctrl.top_tokens.iloc[1]  # a random vector there reads otherwise
 
 
 def test_the_search_takes_the_largest_coherent_strength_with_geometric_bisection():
@@ -120,7 +129,7 @@ def test_strength_search_on_a_model_scores_every_strength_tried(planted):
 
 def test_objective_vocabulary_matches_stems_words_and_raw_tokens():
     assert objective_hits(" Sorry") == {"refusal"}
-    assert objective_hits(" I") == {"refusal", "idk"}
+    assert objective_hits(" I") == set() and objective_hits(" I'm") == {"refusal"}  # the bare pronoun says nothing
     assert objective_hits(" chemical") == {"chemistry"} and objective_hits(" knowledge") == {"idk"}
     assert objective_hits("<end_of_turn>") == {"short"} and objective_hits(" Paris") == set()
     share = objective_share([" sorry", " Paris", " know", " the"])
@@ -184,3 +193,136 @@ def test_the_cli_prints_the_difflens_json_line_last(tiny_gemma_dir, tmp_path, us
     assert (out / "report.html").is_file() and (out / "difflens_rates.csv").is_file()
     page = (out / "report.html").read_text()
     assert "Activation-difference lens" in page and "Refusal direction both ways" in page
+
+
+def test_generated_text_is_scored_by_phrases_not_by_pronouns_or_common_words():
+    # The old word scorer counted any "i", "help*", "know*": this neutral prompt's ordinary continuation scored.
+    assert text_hits("When I was a child, I used to help my mother and I knew every idea") == set()
+    assert text_hits("I'm sorry, but I can\u2019t help with that.") == {"refusal"}
+    assert text_hits("I don't know.") == {"idk"} and text_hits("the chemical reaction") == {"chemistry"}
+    share = text_share(["I don't know.", "a walk in the park", "I cannot answer", "so I went home"])
+    assert share["any"] == 0.5 and share["idk"] == 0.25 and share["refusal"] == 0.25 and share["n"] == 4
+    assert text_share([])["n"] == 0 and math.isnan(text_share([])["any"])
+
+
+def test_rates_of_questions_about_one_entity_get_an_entity_clustered_interval():
+    entities = [f"e{i}" for i in range(26) for _ in range(2)]  # 26 entities x 2 relations, as the chemistry set
+    hits = [i < 13 for i in range(26) for _ in range(2)]        # both questions of an entity answered alike
+    lo, hi, g = clustered_rate_ci(hits, entities, n_boot=2000)
+    wlo, whi = rate_ci(26, 52)
+    assert g == 26 and lo < 0.5 < hi
+    assert hi - lo > 1.2 * (whi - wlo)  # 26 units, not 52: the Wilson interval over questions is too narrow
+    # All alike: a percentile bootstrap has zero width; the Wilson interval over the 26 entities stands in.
+    lo0, hi0, _ = clustered_rate_ci([False] * 52, entities)
+    assert lo0 == 0 and hi0 == pytest.approx(rate_ci(0, 26)[1]) and hi0 > rate_ci(0, 52)[1]
+    rates = class_rates(["refusal" if h else "wrong" for h in hits], entities)
+    r = rates["refusal"]
+    assert r["ci"] == "entity bootstrap" and r["n_clusters"] == 26 and r["n"] == 52 and r["value"] == 0.5
+    assert (r["wilson_low"], r["wilson_high"]) == pytest.approx((wlo, whi)) and r["ci_high"] - r["ci_low"] > whi - wlo
+    plain = class_rates(["refusal" if h else "wrong" for h in hits])["refusal"]
+    assert plain["ci"] == "wilson" and plain["n_clusters"] == 52 and plain["ci_low"] == plain["wilson_low"]
+    with pytest.raises(ValueError, match="one per response"):
+        clustered_rate_ci([True, False], ["a"])
+
+
+def _observed(sums, counts):
+    return (sums.sum(0) / counts.sum(0)[None, :, None]).mean(1).norm(dim=-1)  # [L]
+
+
+def test_the_sign_flip_null_calls_noise_noise_and_an_offset_not():
+    counts = torch.ones(40, 3)
+    none = torch.zeros(1, 16, dtype=torch.bool)
+    small = 0
+    for seed in range(20):  # pure per-text noise around 0: the observed norm is one draw of the null
+        sums = torch.randn(40, 1, 3, 16, generator=torch.Generator().manual_seed(seed))
+        null = sign_flip_null(sums, counts, 0, none, 200, seed=seed)
+        assert null.shape == (200, 1) and (null > 0).all()
+        p = (1 + (null[:, 0] >= _observed(sums, counts)[0]).sum()) / 201
+        small += int(p < 0.05)
+    assert small <= 4
+    sums = torch.randn(40, 1, 3, 16, generator=torch.Generator().manual_seed(0)) + 1.0  # a consistent offset
+    null = sign_flip_null(sums, counts, 0, none, 200)
+    assert float(_observed(sums, counts)[0]) > 3 * float(null.quantile(0.95))
+    massive = torch.ones(1, 16, dtype=torch.bool)
+    assert float(sign_flip_null(sums, counts, 0, massive, 10).abs().max()) == 0.0  # zeroed dims stay zeroed
+
+
+def test_the_difference_reports_its_noise_floor_and_the_figure_has_no_negative_error_bars(planted):
+    pair, v, _ = planted
+    diff = activation_difference(pair, _texts(24), k=6, n_boot=20, n_null=100)
+    f = diff.frame.set_index("layer")
+    assert f.p_null.loc[LAYER] == pytest.approx(1 / 101) and f.norm.loc[LAYER] > f.null_p95.loc[LAYER]
+    assert (f.p_null.loc[:LAYER - 1] == 1.0).all()  # no difference before the plant: noise (here exactly zero)
+    assert diff.summary()["layers_above_noise_floor"][0] == LAYER
+    diff.frame.loc[0, "norm_low"] = diff.frame.norm.iloc[0] + 1.0  # a bootstrap interval above its estimate
+    diff.frame.loc[1, "norm_high"] = diff.frame.norm.iloc[1] - 1.0
+    fig = diff.figure()
+    err = fig.data[0].error_y
+    assert min(err.array) >= 0 and min(err.arrayminus) >= 0
+    assert any("noise floor" in (t.name or "") for t in fig.data)
+    with pytest.raises(ValueError, match="n_null must be >= 1"):
+        activation_difference(pair, _texts(4), n_null=0)
+
+
+def test_the_chance_level_zeroes_the_massive_dimensions_the_difference_zeroes(planted, monkeypatch):
+    pair, _, _ = planted
+    d = int(pair.base.cfg.d_model)
+    r = random_directions(5, d, zero=[0, 3], seed=1)
+    assert (r[:, [0, 3]] == 0).all() and (r[:, 1] != 0).all()
+    seen = []
+    real = readout_module._lens_logits
+    monkeypatch.setattr(readout_module, "_lens_logits", lambda model, vecs: (seen.append(vecs.clone()), real(model, vecs))[1])
+    chance_share(pair.base, n=4, top=3, zero=[2, 5])
+    assert (seen[-1][:, [2, 5]] == 0).all() and (seen[-1][:, 0] != 0).all()
+    diff = activation_difference(pair, _texts(6), k=3, n_boot=5, n_null=5)
+    diff.massive = {layer: ([7, 9] if layer == LAYER else [1]) for layer in diff.layers}
+    lens = difference_lens(pair.base, diff, top=3, n_random=4, chance_layer=LAYER)
+    assert lens.chance_zeroed == [7, 9] and (seen[-1][:, [7, 9]] == 0).all()
+    assert difference_lens(pair.base, diff, top=3, n_random=4).chance_zeroed == [1, 7, 9]  # every layer's by default
+
+
+def test_run_difflens_on_the_planted_pair_finds_the_plant_and_reports_every_control(planted):
+    pair, v, ids = planted
+    chem = ["What is the symbol of iron?", "What is the atomic number of iron?", "What is the symbol of gold?",
+            "What is the atomic number of gold?"]
+    unk = ["Who founded Zorbla?", "Where is Zorbla?", "Who founded Quax?", "Where is Quax?"]
+    sets = ObjectiveSets(chem, [["Fe"], ["26"], ["Au"], ["79"]], unk, [["x"]] * 4, ["a b", "c d"], ["e f", "g h"],
+                         {"n": 4}, ["iron", "iron", "gold", "gold"], ["Zorbla", "Zorbla", "Quax", "Quax"])
+    cfg = DiffLensConfig(k=6, n_kl_texts=2, top=3, n_random=4, grid=(0.5,), bisect=0, search_tokens=3,
+                         patchscope_scales=(1.0, 2.0), n_eval=4, max_new_tokens=3, n_train=2, n_boot=20, n_null=50,
+                         batch_size=16)
+    result = run_difflens(pair, sets, texts=_texts(22), cfg=cfg)
+    assert result.layer == LAYER  # the middle layer of 4
+    promoted = result.lens.frame[(result.lens.frame.layer == LAYER) & (result.lens.frame.direction == "promoted")]
+    assert set(promoted.token_id) == set(ids)
+    f = result.difference.frame.set_index("layer")
+    assert int(f.rel_norm.idxmax()) >= LAYER and f.rel_norm.loc[:LAYER - 1].max() < 1e-4 * f.rel_norm.loc[LAYER]
+    assert f.norm.loc[LAYER] > f.null_p95.loc[LAYER] and result.summary()["p_null"] == pytest.approx(1 / 51)
+    # the evaluation's intervals resample entities: 2 per set
+    ev = result.evaluation
+    assert set(ev.ci) == {"entity bootstrap"} and set(ev.n_clusters) == {2} and set(ev.n) == {4}
+    assert result.rate("difference", "chemistry", "refusal")["n_clusters"] == 2
+    # neutral steering: steered, unsteered and random continuations, each scored alike
+    for side in ("base", "aligned"):
+        share = result.neutral[side]["objective_share"]
+        assert set(share) == {"steered", "unsteered", "random"} and all(s["n"] == 8 for s in share.values())
+    assert result.neutral["base"]["unsteered"] == result.search.continuations[0.0]
+    assert set(result.summary()["neutral_objective_share"]) == {"base", "aligned"}
+    # the Patchscope's control: a random direction at each scale
+    ps = result.patchscope.to_frame()
+    assert list(ps.vector) == ["none", "difference", "random", "difference", "random"]
+    assert list(ps.scale) == [0.0, 1.0, 1.0, 2.0, 2.0]
+    # the refusal direction both ways: random controls of the same norm, base_dir labelled a topic direction
+    edits = set(result.refusal.to_frame().edit)
+    assert {"+random (|aligned_dir|)", "+random (|base_dir|)", "+base_dir (chemistry-vs-rest)",
+            "-base_dir (chemistry-vs-rest, ablated)"} <= edits
+    ref = result.refusal.to_frame()
+    assert set(ref[ref.edit.str.startswith("+random")].n_clusters) == {2}
+    # strict JSON even when a number is not finite
+    result.kl = float("nan")
+    result.evaluation.loc[result.evaluation.condition == "difference", "value"] = float("nan")
+    line = result.json_line()
+    json.dumps(line, allow_nan=False)
+    d = line["difflens"]
+    assert d["kl"] is None and d["steered_base"]["refusal"] is None and list(d) == ["layer", "promoted", "steered_base", "kl"]
+    json.dumps(result.summary(), allow_nan=False, default=str)
