@@ -9,15 +9,31 @@ from typing import Annotated, Optional
 
 import typer
 
-__all__ = ["register", "hidden_command", "json_line"]
+__all__ = ["register", "hidden_command", "json_line", "info_line", "EXTRAS", "SET_KEYS"]
+
+#: The summary's entries that are not sets: printed in :func:`info_line`, never in :func:`json_line`.
+EXTRAS: tuple[str, ...] = ("probes", "agreement", "seconds")
+#: The keys every set of the last line holds (issue 33's interface), besides the rest of the summary.
+SET_KEYS: tuple[str, ...] = ("base_k_prob", "aligned_k_prob", "aligned_k_probe", "aligned_k_probe_control", "aligned_k_gen", "n")
 
 
 def json_line(summary: dict) -> dict:
     """The command's last ``--json`` line: ``{"hidden_knowledge": {set: {base_k_prob, aligned_k_prob,
-    aligned_k_probe, aligned_k_probe_control, aligned_k_gen, ..., n}}}``."""
-    skip = {"probes", "agreement", "seconds"}
-    return {"hidden_knowledge": {k: v for k, v in summary.items() if k not in skip}
-            | {"probes": summary.get("probes"), "agreement": summary.get("agreement"), "seconds": summary.get("seconds")}}
+    aligned_k_probe, aligned_k_probe_control, aligned_k_gen, ..., n}}}``, sets only (``refused``
+    and ``abstained`` always, ``None`` numbers and ``n`` 0 when empty); the rest is :func:`info_line`.
+    ``summary``: :meth:`interp.knowledge.HiddenKnowledge.summary`."""
+    from interp.knowledge import SETS
+
+    sets = {k: v for k, v in summary.items() if k not in EXTRAS}
+    for name in SETS:
+        sets.setdefault(name, {k: None for k in SET_KEYS} | {"n": 0})
+    return {"hidden_knowledge": {name: sets[name] for name in dict.fromkeys([*SETS, *sets])}}
+
+
+def info_line(summary: dict) -> dict:
+    """The ``--json`` line printed just before the last: ``{"hidden_knowledge_info": {"probes",
+    "agreement", "seconds"}}`` (the probes' layers, the agreement with unmasking, timings)."""
+    return {"hidden_knowledge_info": {k: summary.get(k) for k in EXTRAS}}
 
 
 def hidden_command(
@@ -32,7 +48,7 @@ def hidden_command(
     unmask_facts: Annotated[Optional[str], typer.Option(help="The unmasking per-fact outcome: DIR/unmask_headline_facts.csv "
                                                         "from `interp unmask --out DIR` (or DIR); gives the agreement AUROC.")] = None,
     out: Annotated[str, typer.Option(help="Results folder (CSVs, figure, report.html).")] = "out/hidden",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per set, then, last, the hidden_knowledge line.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per set, a hidden_knowledge_info line (probes, agreement, seconds), then, last, the hidden_knowledge line (sets only).")] = False,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Facts per forward pass (their candidates ride along).")] = 16,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens of the aligned model's answers (as `interp unmask`: its sets, its memo).")] = 6,
@@ -75,9 +91,10 @@ def hidden_command(
     report.write(f"{out}/report.html")
     summary = result.summary()
     if as_json:
-        for s in (k for k in summary if k not in ("probes", "agreement", "seconds")):
+        for s in (k for k in summary if k not in EXTRAS):
             typer.echo(json.dumps({"set": s, "rows": [{k: plain(v) for k, v in r.items()} for r in
                                                       result.table[result.table.set == s].to_dict("records")]}))
+        typer.echo(json.dumps(info_line(summary)))
         typer.echo(json.dumps(json_line(summary)))
     else:
         typer.echo(headline_table(result).to_string(index=False))

@@ -61,9 +61,11 @@ probe_accuracy_by_layer(frame, title=f"True/false probes on {sum(test)} statemen
 # The probe above reads true/false *statements*, and its control task comes close to it. A sharper
 # reading (Gekhman et al. 2025) asks each model to rank a fact's gold answer against wrong answers of the
 # same relation, three ways: does it *say* it (K_gen, strict judge), does its own probability of the
-# answer rank it first (K_prob), does a probe on its hidden state at the answer (K_probe, layer chosen on
-# validation entities of train facts, beside a probe trained on shuffled labels). The facts are the
-# unmasking sets of notebook 04, a few per set here; `interp hidden` measures 24 (README).
+# answer rank it first (K_prob, the answer's log-probability summed over its tokens), does a probe on its
+# hidden state at the answer (K_probe, layer chosen on validation entities of train facts, beside a
+# control probe trained on a fixed random label per answer string, which only string memorisation can
+# beat). The ranking shares' chance is 0.5 (K_gen's floor is 0), so read them as above chance too. The
+# facts are the unmasking sets of notebook 04, a few per set here; `interp hidden` measures 24 (README).
 
 # %%
 from interp.knowledge import HiddenConfig, hidden_knowledge
@@ -72,8 +74,8 @@ from interp.unmask import facts_for, unmask_sets
 table = facts_for("default")
 sets = unmask_sets(pair, table, n=6, max_new_tokens=6, progress=False).with_guard(6)
 hk = hidden_knowledge(pair, sets, table, config=HiddenConfig(n_train=48, n_boot=200), progress=False)
-{k: hk.summary()["refused"][k] for k in ("base_k_prob", "aligned_k_prob", "aligned_k_probe", "aligned_k_probe_control",
-                                         "aligned_k_gen", "n")}
+{k: hk.summary()["refused"][k] for k in ("base_k_prob", "aligned_k_prob", "aligned_k_prob_above_chance", "aligned_k_probe",
+                                         "aligned_k_probe_control", "aligned_k_gen", "n")}
 
 # %%
 hk.figure(title="Refused, abstained, answered: what each model says vs ranks inside")

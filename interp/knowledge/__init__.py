@@ -13,8 +13,8 @@ models through :mod:`interp.runtime` only.
 
 - :mod:`interp.knowledge.candidates`: wrong answers of the same relation from the fact table; the
   prompt formats (base few-shot, aligned chat, aligned with an answer frame);
-- :mod:`interp.knowledge.score`: every candidate's mean log-probability and the residual stream at
-  its last token, the prompt run once per fact;
+- :mod:`interp.knowledge.score`: every candidate's log-probability (summed over its tokens; the
+  per-token mean beside it) and the residual stream at its last token, the prompt run once per fact;
 - :mod:`interp.knowledge.measure`: :func:`hidden_knowledge` -> :class:`HiddenKnowledge` (per
   fact, aggregated with entity-bootstrap intervals; the probe's choices made on train facts);
 - :mod:`interp.knowledge.agreement`: AUROC of internal knowledge for "the unmasking edit recovers
@@ -33,12 +33,14 @@ Example:
 """
 
 from interp.knowledge.agreement import read_unmask_facts, recovery_agreement
-from interp.knowledge.candidates import FORMATS, FRAME, format_questions, wrong_answers
+from interp.knowledge.candidates import FORMATS, FRAME, exemplar_answers, format_questions, wrong_answers
 from interp.knowledge.measure import (
-    MEASURES, TARGETS, HiddenConfig, HiddenKnowledge, hidden_knowledge, pairwise_share, probe_train_facts,
+    CHANCE, MEASURES, RANKING, SETS, TARGETS, HiddenConfig, HiddenKnowledge, control_labels, hidden_knowledge, labelled_share,
+    pairwise_share, probe_train_facts,
 )
 from interp.knowledge.score import CandidateScores, joined, score_candidates
 
-__all__ = ["CandidateScores", "FORMATS", "FRAME", "HiddenConfig", "HiddenKnowledge", "MEASURES", "TARGETS",
-           "format_questions", "hidden_knowledge", "joined", "pairwise_share", "probe_train_facts", "read_unmask_facts",
-           "recovery_agreement", "score_candidates", "wrong_answers"]
+__all__ = ["CHANCE", "CandidateScores", "FORMATS", "FRAME", "HiddenConfig", "HiddenKnowledge", "MEASURES", "RANKING", "SETS",
+           "TARGETS", "control_labels", "exemplar_answers", "format_questions", "hidden_knowledge", "joined",
+           "labelled_share", "pairwise_share", "probe_train_facts", "read_unmask_facts", "recovery_agreement",
+           "score_candidates", "wrong_answers"]

@@ -8,14 +8,28 @@ For a fact with its gold answer and ``k`` wrong answers of the same relation
   (:func:`interp.behavior.answers.classify_strict`): the aligned model's answer in its chat format
   (the unmasking sets' answers, read from the answers memo), the base's in its plain few-shot
   format (the recipe's graded answer, generated here only for a pair without one).
-- ``k_prob``: the share of (correct, wrong) pairs in which the model's own mean log-probability
-  per answer token after its prompt ranks the correct answer above the wrong one (ties count
-  half): base few-shot plain, aligned chat; ``k_prob_framed``: the aligned model with its response
-  opened by the answer frame (:data:`interp.knowledge.candidates.FRAME`).
+- ``k_prob``: the share of (correct, wrong) pairs in which the model's own probability of the
+  answer after its prompt (the log-probability *summed* over the answer's tokens: the probability
+  of the whole string) ranks the correct answer above the wrong one (ties count half): base
+  few-shot plain, aligned chat; ``k_prob_framed``: the aligned model with its response opened by
+  the answer frame (:data:`interp.knowledge.candidates.FRAME`). ``k_prob_mean`` /
+  ``k_prob_framed_mean``: the same ranking by the mean log-probability per answer token
+  (length-normalised), a secondary reading.
 - ``k_probe``: the same share, ranked by a logistic probe on the residual stream leaving one layer
   at the answer's last token (base: few-shot prompt; aligned: chat prompt), trained to tell the gold
-  answer from the wrong ones on *train* facts; ``k_probe_control``: the same probe trained on
-  labels shuffled within each train fact (one candidate, drawn at random, called correct).
+  answer from the wrong ones on *train* facts.
+- ``k_probe_control``: a control task after Hewitt & Liang 2019: every answer *string* gets a fixed
+  random label (0 or 1, seeded, the same string always the same label: :func:`control_labels`); a
+  probe of the same layer and ``C`` is trained on the train rows' control labels and scored like
+  the real probe, per evaluation fact the share of (label-1, label-0) candidate pairs it ranks
+  correctly (ties half; a fact whose candidates all carry one label has none). Only a probe that
+  memorises answer strings (from features that identify the string, for strings seen in training)
+  can beat 0.5 here; ``probe_minus_control`` is the probe's selectivity.
+
+Wrong answers (:func:`interp.knowledge.candidates.wrong_answers`) of a probe train fact come only
+from train-split facts' answers, those of an evaluated fact only from held-out facts' answers, so
+no evaluated fact's gold answer is a training row of the probe; neither is ever an answer of the
+fact's few-shot exemplars (the base's prompt shows them).
 
 Fixed before any evaluation fact was scored (the rule, not a number read off the test):
 
@@ -25,11 +39,17 @@ Fixed before any evaluation fact was scored (the rule, not a number read off the
   grid on a validation split of whole train entities, ``val_fraction``) and
   :func:`interp.probes.selected_layers` with ``metric="auroc"`` (the highest validation AUROC, the
   earlier layer on a tie); the evaluation facts are read once, at that layer;
-- scores: mean log-probability per answer token (length-normalised); ``k = 4`` wrong answers.
+- scores: log-probability summed over the answer's tokens (the per-token mean beside it as
+  ``k_prob_mean``); ``k = 4`` wrong answers.
 
 Aggregates are means over a set's facts with 95% intervals from a bootstrap that resamples whole
 entities (:func:`interp.stats.cluster_bootstrap_ci`); ``aligned - base`` is paired per fact.
-``hidden_prob`` / ``hidden_probe`` = ``k_prob`` / ``k_probe`` minus ``k_gen``;
+``hidden_prob`` / ``hidden_probe`` = ``k_prob`` / ``k_probe`` minus ``k_gen``. Mind the floors: the
+ranking shares sit at 0.5 for a model that knows nothing (chance), ``k_gen`` at 0, so a fact
+neither known nor said has ``hidden_*`` 0.5, not 0. :meth:`HiddenKnowledge.summary` therefore gives
+``<name>_above_chance`` (the ranking share minus 0.5, interval shifted alike) beside every raw
+ranking share; read hidden knowledge against that.
+
 ``first_while_masked_prob`` / ``_probe``: the share of the set's facts whose correct answer ranks
 first (above every wrong one) while the model refuses or says "I don't know".
 
@@ -41,6 +61,7 @@ Example:
     >>> hk.summary()["refused"]["aligned_k_probe"], hk.to_frame().head()        # doctest: +SKIP
 """
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -49,8 +70,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from interp.behavior import normalize
 from interp.behavior.answers import classify_strict
-from interp.knowledge.candidates import FORMATS, format_questions, wrong_answers
+from interp.knowledge.candidates import FORMATS, exemplar_answers, format_questions, wrong_answers
 from interp.knowledge.score import CandidateScores, joined, score_candidates
 from interp.models import ModelPair
 from interp.probes import evaluate_probes, fit_probes, selected_layers
@@ -58,12 +80,19 @@ from interp.results import Result, plain
 from interp.stats import cluster_bootstrap_ci
 from interp.unmask.measure import UnmaskSets
 
-__all__ = ["HiddenConfig", "HiddenKnowledge", "hidden_knowledge", "pairwise_share", "probe_train_facts", "MEASURES",
-           "TARGETS"]
+__all__ = ["HiddenConfig", "HiddenKnowledge", "hidden_knowledge", "pairwise_share", "labelled_share", "control_labels",
+           "probe_train_facts", "MEASURES", "RANKING", "CHANCE", "SETS", "TARGETS"]
 
 #: The per-fact measures aggregated in :meth:`HiddenKnowledge.to_frame`.
-MEASURES: tuple[str, ...] = ("k_gen", "k_prob", "k_prob_framed", "k_probe", "k_probe_control", "hidden_prob",
-                             "hidden_probe", "probe_minus_control", "first_while_masked_prob", "first_while_masked_probe")
+MEASURES: tuple[str, ...] = ("k_gen", "k_prob", "k_prob_mean", "k_prob_framed", "k_prob_framed_mean", "k_probe",
+                             "k_probe_control", "hidden_prob", "hidden_probe", "probe_minus_control",
+                             "first_while_masked_prob", "first_while_masked_probe")
+#: The ranking shares (chance :data:`CHANCE`); :meth:`HiddenKnowledge.summary` gives each ``_above_chance`` too.
+RANKING: tuple[str, ...] = ("k_prob", "k_prob_mean", "k_prob_framed", "k_prob_framed_mean", "k_probe", "k_probe_control")
+#: The floor of a ranking share: a scorer that knows nothing ranks half the pairs correctly.
+CHANCE = 0.5
+#: The sets :meth:`HiddenKnowledge.summary` always holds (``n`` 0 and ``None`` numbers when empty).
+SETS: tuple[str, ...] = ("refused", "abstained")
 #: Issue 33's targets on the refused set: the aligned model's internal knowledge within this of the
 #: base's, and its probe above its shuffled-label control by at least this much.
 TARGETS = {"within_base": 0.05, "probe_over_control": 0.15}
@@ -80,7 +109,7 @@ class HiddenConfig:
         n_shots: few-shot exemplars in the base's prompt.
         batch_size: facts per forward pass (their candidates ride along).
         n_boot: bootstrap resamples of entities for every interval.
-        seed: wrong answers, train sample, validation split, control labels, bootstrap.
+        seed: wrong answers, train sample, validation split, control labels (per answer string), bootstrap.
     """
 
     k_wrong: int = 4
@@ -103,8 +132,8 @@ class HiddenConfig:
 
 @dataclass(repr=False)
 class HiddenKnowledge(Result):
-    """``per_fact``: one row per (set, fact, side) with ``k_gen, k_prob, k_prob_framed, k_probe,
-    k_probe_control``, the response and its strict class; ``table``: one row per (set, side,
+    """``per_fact``: one row per (set, fact, side) with ``k_gen, k_prob, k_prob_mean, k_prob_framed,
+    k_prob_framed_mean, k_probe, k_probe_control``, the response and its strict class; ``table``: one row per (set, side,
     measure) with ``value, ci_low, ci_high, n`` (side ``aligned - base``: the paired difference);
     ``probes``: the layer and ``C`` chosen per side with its validation AUROC; ``agreement``: per
     mask, the AUROC of each internal score for "the unmasking edit recovers this fact" (``None``
@@ -130,18 +159,26 @@ class HiddenKnowledge(Result):
 
     def summary(self) -> dict:
         """Per set: the headline numbers (``base_k_prob``, ``aligned_k_prob``, ``aligned_k_probe``,
-        ``aligned_k_probe_control``, ``aligned_k_gen``, ..., ``n``) with ``<name>_ci`` intervals,
-        the targets on ``refused``, the probes' layers, the agreement with unmasking, seconds."""
+        ``aligned_k_probe_control``, ``aligned_k_gen``, ..., ``n``) with ``<name>_ci`` intervals and,
+        for every ranking share (chance 0.5), ``<name>_above_chance`` = value - 0.5 (its interval
+        ``<name>_above_chance_ci``); the targets on ``refused``; the probes' layers, the agreement
+        with unmasking, seconds. ``refused`` and ``abstained`` are always there (``n`` 0 and ``None``
+        numbers when the set is empty)."""
         out: dict = {}
-        for s in dict.fromkeys(self.table.set):
+        for s in dict.fromkeys([*SETS, *self.table.set]):
             d: dict = {}
-            for side, measure in [("base", m) for m in ("k_gen", "k_prob", "k_probe", "k_probe_control")] + \
-                    [("aligned", m) for m in ("k_gen", "k_prob", "k_prob_framed", "k_probe", "k_probe_control", "hidden_prob",
-                                              "hidden_probe", "first_while_masked_prob", "first_while_masked_probe")] + \
+            for side, measure in [("base", m) for m in ("k_gen", "k_prob", "k_prob_mean", "k_probe", "k_probe_control")] + \
+                    [("aligned", m) for m in ("k_gen", "k_prob", "k_prob_mean", "k_prob_framed", "k_prob_framed_mean",
+                                              "k_probe", "k_probe_control", "hidden_prob", "hidden_probe",
+                                              "first_while_masked_prob", "first_while_masked_probe")] + \
                     [("aligned - base", m) for m in ("k_prob", "k_probe")]:
                 v = self.value(s, side, measure)
                 key = f"{side.replace(' - ', '_minus_')}_{measure}"
                 d[key], d[f"{key}_ci"] = v["value"], [v["ci_low"], v["ci_high"]]
+                if side != "aligned - base" and measure in RANKING:
+                    shift = lambda x: None if x is None else x - CHANCE  # noqa: E731
+                    d[f"{key}_above_chance"] = shift(v["value"])
+                    d[f"{key}_above_chance_ci"] = [shift(v["ci_low"]), shift(v["ci_high"])]
             d["n"] = int(self.per_fact[self.per_fact.set == s].id.nunique())
             out[s] = d
         if "refused" in out:
@@ -170,8 +207,8 @@ def targets_met(refused: dict) -> dict:
     pc = refused.get("aligned_k_probe"), refused.get("aligned_k_probe_control")
     return {"k_prob_within_base": gap(refused.get("aligned_k_prob"), refused.get("base_k_prob")),
             "k_probe_within_base": gap(refused.get("aligned_k_probe"), refused.get("base_k_probe")),
-            "k_prob_above_chance": None if lo("aligned_k_prob") is None else lo("aligned_k_prob") > 0.5,
-            "k_probe_above_chance": None if lo("aligned_k_probe") is None else lo("aligned_k_probe") > 0.5,
+            "k_prob_above_chance": None if lo("aligned_k_prob") is None else lo("aligned_k_prob") > CHANCE,
+            "k_probe_above_chance": None if lo("aligned_k_probe") is None else lo("aligned_k_probe") > CHANCE,
             "probe_beats_control": None if None in pc else pc[0] - pc[1] >= TARGETS["probe_over_control"]}
 
 
@@ -188,6 +225,30 @@ def pairwise_share(scores: np.ndarray, fact: np.ndarray, n_facts: int) -> np.nda
     return out
 
 
+def labelled_share(scores: np.ndarray, labels: np.ndarray, fact: np.ndarray, n_facts: int) -> np.ndarray:
+    """Per fact, the share of its (label-1, label-0) row pairs whose label-1 row scores higher
+    (ties count half); ``nan`` for a fact whose rows carry one label only. With the gold row
+    labelled 1 and the wrong ones 0 this is :func:`pairwise_share`."""
+    scores, labels, fact = np.asarray(scores, dtype=float), np.asarray(labels).astype(bool), np.asarray(fact)
+    out = np.full(n_facts, np.nan)
+    for f in np.unique(fact):
+        rows = fact == f
+        pos, neg = scores[rows & labels], scores[rows & ~labels]
+        if len(pos) and len(neg):
+            out[f] = float(np.mean((pos[:, None] > neg[None]) + 0.5 * (pos[:, None] == neg[None])))
+    return out
+
+
+def control_labels(answers, seed: int = 0) -> np.ndarray:
+    """The control task's label (0 or 1) of each answer string: a fixed random bit of the normalised
+    string and ``seed`` (:func:`interp.behavior.normalize`), so a string always gets the same label,
+    in any list, for both models (Hewitt & Liang 2019's control task, per answer string)."""
+    def bit(a: str) -> int:
+        return hashlib.blake2b(f"{seed}\0{normalize(str(a))}".encode(), digest_size=8).digest()[0] & 1
+
+    return np.array([bit(a) for a in answers], dtype=np.int64)
+
+
 def probe_train_facts(train: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
     """Train facts the base answers (all of them without ``base_correct``), at most
     ``ceil(n / relations)`` per relation, a seeded sample."""
@@ -199,10 +260,12 @@ def probe_train_facts(train: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFram
     return known.sample(frac=1.0, random_state=seed).groupby("relation", sort=True).head(per).reset_index(drop=True)
 
 
-def _probe(feats_tr: torch.Tensor, y_tr: torch.Tensor, fact_tr: np.ndarray, ents_tr: list[str], feats_ev: torch.Tensor,
-           y_ev: torch.Tensor, ents_ev: list[str], side: str, cfg: HiddenConfig) -> tuple[np.ndarray, np.ndarray, dict]:
+def _probe(feats_tr: torch.Tensor, y_tr: torch.Tensor, ctrl_tr: torch.Tensor, fact_tr: np.ndarray, ents_tr: list[str],
+           feats_ev: torch.Tensor, y_ev: torch.Tensor, ents_ev: list[str], side: str,
+           cfg: HiddenConfig) -> tuple[np.ndarray, np.ndarray, dict]:
     """Choose ``C`` and the layer on validation entities (the probes room), score the evaluation
-    rows once at that layer; the shuffled-label control at the same layer and ``C``."""
+    rows once at that layer; the control probe (trained on ``ctrl_tr``, the train rows'
+    per-answer-string labels, :func:`control_labels`) at the same layer and ``C``."""
     L = feats_tr.shape[0]
     frame, probes = evaluate_probes(feats_tr, y_tr, feats_ev, y_ev, model=side, layers=range(L), kinds=("logistic",),
                                     entities_train=ents_tr, entities_test=ents_ev, n_boot=0, n_perm=0, seed=cfg.seed,
@@ -212,11 +275,11 @@ def _probe(feats_tr: torch.Tensor, y_tr: torch.Tensor, fact_tr: np.ndarray, ents
     probe = probes["logistic"]
     i = probe.layers.index(layer)
     scores = feats_ev[i].float() @ probe.w[i] + probe.b[i]  # the chosen layer alone
-    rng = np.random.default_rng(cfg.seed)
-    y_ctrl = torch.zeros_like(y_tr)
-    for f in np.unique(fact_tr):  # one candidate of each train fact, drawn at random, called correct
-        y_ctrl[int(rng.choice(np.flatnonzero(fact_tr == f)))] = 1
-    control = fit_probes(feats_tr[i: i + 1], y_ctrl, "logistic", [layer], C=probe.C[i]).scores(feats_ev[i: i + 1])[0]
+    y_ctrl = torch.as_tensor(ctrl_tr).to(y_tr.dtype)
+    if 0 < int(y_ctrl.sum()) < len(y_ctrl):
+        control = fit_probes(feats_tr[i: i + 1], y_ctrl, "logistic", [layer], C=probe.C[i]).scores(feats_ev[i: i + 1])[0]
+    else:  # one control label on every train row: nothing to fit, every evaluation row ties
+        control = torch.zeros(feats_ev.shape[1])
     info = {"side": side, "layer": layer, "C": probe.C[i], "val_auroc": float(chosen.val_auroc),
             "n_train_facts": int(len(np.unique(fact_tr))), "n_train_rows": int(len(y_tr))}
     return scores.cpu().numpy(), control.cpu().numpy(), info
@@ -264,6 +327,22 @@ def _base_responses(pair: ModelPair, table: pd.DataFrame, facts: pd.DataFrame, c
     return generate(pair.base, prompts, max_new_tokens=8, batch_size=cfg.batch_size)
 
 
+def _wrong(table: pd.DataFrame, sets: UnmaskSets, both: pd.DataFrame, is_eval: np.ndarray,
+           cfg: HiddenConfig) -> list[list[str]]:
+    """Wrong answers per row of ``both`` (module docs): probe train facts' from the train-split
+    facts, evaluated facts' from the held-out ones, never an answer the fact's few-shot exemplars show."""
+    train_ids = set(sets.train.id.astype(str)) | set(both.id[~is_eval].astype(str))
+    in_train = table.id.astype(str).isin(train_ids)
+    shown = exemplar_answers(table, both, n_shots=cfg.n_shots, seed=cfg.seed)
+    out: list[list[str]] = [[] for _ in range(len(both))]
+    for rows, pool in ((np.flatnonzero(~is_eval), table[in_train]), (np.flatnonzero(is_eval), table[~in_train])):
+        if len(rows):
+            got = wrong_answers(pool, both.iloc[rows], k=cfg.k_wrong, seed=cfg.seed, exclude=[shown[i] for i in rows])
+            for i, w in zip(rows, got):
+                out[i] = w
+    return out
+
+
 def hidden_knowledge(pair: ModelPair, sets: UnmaskSets, table: pd.DataFrame, *, config: HiddenConfig | None = None,
                      unmask_facts: pd.DataFrame | None = None, progress: bool = True) -> HiddenKnowledge:
     """K_gen, K_prob and K_probe per fact and per set for both models (module docs).
@@ -273,7 +352,8 @@ def hidden_knowledge(pair: ModelPair, sets: UnmaskSets, table: pd.DataFrame, *, 
             (held-out facts the aligned model answers: the ``answered`` set; cut it with
             :meth:`~interp.unmask.UnmaskSets.with_guard`), the train facts for the probe, the aligned
             model's answers.
-        table: the fact table the sets came from (wrong answers and few-shot exemplars are drawn from it).
+        table: the fact table the sets came from (wrong answers and few-shot exemplars are drawn from it;
+            it and the sets need an ``entity`` column).
         unmask_facts: per-fact outcomes of the unmasking headline (``interp unmask --out DIR`` writes
             ``DIR/unmask_headline_facts.csv``); gives :attr:`HiddenKnowledge.agreement`.
     """
@@ -286,10 +366,15 @@ def hidden_knowledge(pair: ModelPair, sets: UnmaskSets, table: pd.DataFrame, *, 
     evals = pd.concat([f.assign(set=name) for name, f in groups.items() if len(f)], ignore_index=True)
     if evals.empty:
         raise ValueError("the unmasking sets hold no evaluation fact (no mask set, empty guard); nothing to measure")
+    for what, frame in (("evaluation facts (the sets' masks and guard)", evals), ("train facts (sets.train)", sets.train)):
+        if "entity" not in frame.columns:
+            raise ValueError(f"the {what} lack the column 'entity' (intervals resample whole entities and the probe's "
+                             "validation split holds out whole entities); add it to the fact table before building the "
+                             "sets, e.g. table = table.assign(entity=table.subject), or use interp.unmask.facts_for(...)")
     train = probe_train_facts(sets.train, cfg.n_train, cfg.seed)
     both = pd.concat([train.assign(set="train"), evals], ignore_index=True)
-    cands = [[a, *w] for a, w in zip(both.answer, wrong_answers(table, both, k=cfg.k_wrong, seed=cfg.seed))]
     is_eval = (both.set != "train").to_numpy()
+    cands = [[a, *w] for a, w in zip(both.answer, _wrong(table, sets, both, is_eval, cfg))]
     scored: dict[str, CandidateScores] = {}
     for fmt in FORMATS:
         t = time.perf_counter()
@@ -302,9 +387,13 @@ def hidden_knowledge(pair: ModelPair, sets: UnmaskSets, table: pd.DataFrame, *, 
         seconds[f"score_{fmt}"] = time.perf_counter() - t
     n_ev = int(is_eval.sum())
     k_prob = {fmt: pairwise_share(s.logp.numpy(), s.fact.numpy(), len(both) if fmt != "aligned_framed" else n_ev)
-              for fmt, s in scored.items()}
-    k_prob["aligned_framed"] = np.r_[np.full(len(both) - n_ev, np.nan), k_prob["aligned_framed"]]  # evaluation facts sit last
+              for fmt, s in scored.items()}  # the summed log-probability: the model's probability of the answer
+    k_mean = {fmt: pairwise_share(s.logp_mean.numpy(), s.fact.numpy(), len(both) if fmt != "aligned_framed" else n_ev)
+              for fmt, s in scored.items()}  # per answer token (secondary)
+    for k in (k_prob, k_mean):
+        k["aligned_framed"] = np.r_[np.full(len(both) - n_ev, np.nan), k["aligned_framed"]]  # evaluation facts sit last
     gold = np.concatenate([[1] + [0] * (len(c) - 1) for c in cands])
+    ctrl = control_labels([a for c in cands for a in c], cfg.seed)
     fact_of_row = scored["base"].fact.numpy()
     row_eval = is_eval[fact_of_row]
     ents = both.entity.astype(str).to_numpy()
@@ -312,13 +401,13 @@ def hidden_knowledge(pair: ModelPair, sets: UnmaskSets, table: pd.DataFrame, *, 
     for side in ("base", "aligned"):
         t = time.perf_counter()
         X = scored[side].features
-        s, c, info = _probe(X[:, ~row_eval], torch.as_tensor(gold[~row_eval]), fact_of_row[~row_eval],
+        s, c, info = _probe(X[:, ~row_eval], torch.as_tensor(gold[~row_eval]), torch.as_tensor(ctrl[~row_eval]), fact_of_row[~row_eval],
                             list(ents[fact_of_row[~row_eval]]), X[:, row_eval], torch.as_tensor(gold[row_eval]),
                             list(ents[fact_of_row[row_eval]]), side, cfg)
         full_s, full_c = np.full(len(gold), np.nan), np.full(len(gold), np.nan)
         full_s[row_eval], full_c[row_eval] = s, c
         k_probe[side] = pairwise_share(full_s, fact_of_row, len(both))
-        k_ctrl[side] = pairwise_share(full_c, fact_of_row, len(both))
+        k_ctrl[side] = labelled_share(full_c, ctrl, fact_of_row, len(both))  # against the control labels
         probe_info.append(info)
         seconds[f"probe_{side}"] = time.perf_counter() - t
     ev = both[is_eval].reset_index(drop=True)
@@ -330,12 +419,14 @@ def hidden_knowledge(pair: ModelPair, sets: UnmaskSets, table: pd.DataFrame, *, 
         classes = [classify_strict(r, al, question=q) for r, al, q in zip(responses[side], ev.aliases, ev.text)]
         kp, kq, kc = k_prob[side][pos], k_probe[side][pos], k_ctrl[side][pos]
         kf = k_prob["aligned_framed"][pos] if side == "aligned" else np.full(len(ev), np.nan)
+        kfm = k_mean["aligned_framed"][pos] if side == "aligned" else np.full(len(ev), np.nan)
         k_gen = np.array([c == "correct" for c in classes], dtype=float)
         masked = np.array([c in ("refusal", "idk") for c in classes])
         rows.append(pd.DataFrame({
             "set": ev.set, "id": ev.id, "entity": ev.entity.astype(str), "relation": ev.relation, "question": ev.text,
             "answer": ev.answer, "wrong": [cands[i][1:] for i in pos], "side": side, "response": responses[side],
-            "strict_class": classes, "masked": masked, "k_gen": k_gen, "k_prob": kp, "k_prob_framed": kf, "k_probe": kq,
+            "strict_class": classes, "masked": masked, "k_gen": k_gen, "k_prob": kp, "k_prob_mean": k_mean[side][pos],
+            "k_prob_framed": kf, "k_prob_framed_mean": kfm, "k_probe": kq,
             "k_probe_control": kc, "hidden_prob": kp - k_gen, "hidden_probe": kq - k_gen, "probe_minus_control": kq - kc,
             "first_while_masked_prob": (masked & (kp == 1.0)).astype(float),
             "first_while_masked_probe": (masked & (kq == 1.0)).astype(float)}))

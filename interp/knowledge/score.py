@@ -1,4 +1,5 @@
-"""Score candidate answers after their prompt: the model's mean log-probability per answer token
+"""Score candidate answers after their prompt: the model's log-probability of each answer (summed
+over its tokens: the probability of the whole answer string; the per-token mean is kept beside it)
 and the residual stream leaving every layer at each answer's last token, from one pass.
 
 Each fact has one prompt and several candidate answers (the gold answer and wrong ones). The prompt
@@ -7,7 +8,8 @@ facts then run as one batch against those keys and values, each row the prompt's
 fact, its candidate's tokens right-padded, position ids running on from the prompt. Logits are
 computed only where an answer token is predicted (the prompt's last token and each answer token
 but the last); the 262k-token unembedding is never applied elsewhere. The numbers equal scoring
-each ``prompt + answer`` on its own (:func:`interp.unmask.answer_nll`, tested).
+each ``prompt + answer`` on its own (:func:`interp.unmask.answer_nll`, a per-token mean, times the
+answer's tokens; tested).
 
 An answer is tokenized on its own and appended to the prompt, as :func:`interp.prompts.encode`
 does with ``answers=``; give it the leading space the context wants (:func:`joined`).
@@ -15,8 +17,8 @@ does with ``answers=``; give it the leading space the context wants (:func:`join
 Example:
     >>> scores = score_candidates(pair.base, ["Q: What is the capital of France?\\nA:"],  # doctest: +SKIP
     ...                           [[" Paris", " Lyon", " Rome"]])
-    >>> scores.logp, scores.features.shape                                               # doctest: +SKIP
-    (tensor([-0.31, -6.2, -7.9]), torch.Size([18, 3, 640]))
+    >>> scores.logp, scores.logp_mean, scores.features.shape                             # doctest: +SKIP
+    (tensor([-0.31, -12.4, -7.9]), tensor([-0.31, -6.2, -7.9]), torch.Size([18, 3, 640]))
 """
 
 from collections.abc import Sequence
@@ -48,7 +50,8 @@ class CandidateScores:
     """Rows are (fact, candidate) in input order.
 
     Attributes:
-        logp: mean log-probability per token of each candidate after its prompt.
+        logp: log-probability of each candidate after its prompt, summed over its tokens (the
+            model's probability of the whole answer string; what ``k_prob`` ranks by).
         n_tokens: tokens of each candidate.
         fact: the index of each row's fact.
         features: ``[layers, rows, d]`` residual stream leaving each layer at the candidate's last
@@ -59,6 +62,11 @@ class CandidateScores:
     n_tokens: Int[Tensor, " rows"]
     fact: Int[Tensor, " rows"]
     features: Float[Tensor, "layers rows d"] | None
+
+    @property
+    def logp_mean(self) -> Float[Tensor, " rows"]:
+        """Mean log-probability per token of each candidate (length-normalised; ``k_prob_mean``)."""
+        return self.logp / self.n_tokens.to(self.logp.dtype)
 
 
 def score_candidates(model: TransformerBridge, prompts: Sequence[str], candidates: Sequence[Sequence[str]], *,
@@ -135,4 +143,4 @@ def _score_chunk(arch, device, tok, pad: int, prompts: list[str], ids: list[list
             rr, kk = r_idx[s: s + 256], k_idx[s: s + 256]
             lp = torch.log_softmax(final_logits(arch, h[rr, kk]).float(), -1)
             total = total.index_add(0, rr, lp[torch.arange(len(rr), device=device), cand[rr, kk + 1]])
-    return (total / n).cpu(), (torch.stack(grabbed) if features else None)
+    return total.cpu(), (torch.stack(grabbed) if features else None)  # summed over the answer's tokens
