@@ -21,8 +21,11 @@ def test_hidden_prints_the_hidden_knowledge_line_last(tmp_path):
     assert {"refused", "abstained"} <= set(last) and not {"probes", "agreement", "seconds"} & set(last)  # sets only
     info = json.loads(lines[-2][lines[-2].index('{"hidden_knowledge_info"'):])["hidden_knowledge_info"]
     refused = last["refused"]
-    for key in ("base_k_prob", "aligned_k_prob", "aligned_k_probe", "aligned_k_probe_control", "aligned_k_gen"):
+    for key in ("base_k_prob", "aligned_k_prob", "aligned_k_probe", "aligned_k_gen"):
         assert 0 <= refused[key] <= 1, key
+    # The control task is undefined on a fact whose candidates all drew one control label; on three
+    # facts that can happen to all of them (null), never a number outside [0, 1].
+    assert refused["aligned_k_probe_control"] is None or 0 <= refused["aligned_k_probe_control"] <= 1
     assert refused["n"] == 3 and refused["aligned_k_gen"] == 0.0  # the aligned model refuses every one of them
     assert last["abstained"]["aligned_k_gen"] == 0.0 and last["answered"]["n"] == 3
     assert set(info["probes"]) == {"base", "aligned"} and info["agreement"] is None and "total" in info["seconds"]
