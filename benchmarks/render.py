@@ -150,6 +150,74 @@ def _unmask() -> dict[str, str]:
     return out
 
 
+_ROLES = [("aligned", "aligned model (no edit)"), ("headline", "pre-registered method"),
+          ("control never_knew", "control: fitted on never-known facts"),
+          ("control shuffled", "control: shuffled targets"), ("control random", "control: random, same budget"),
+          ("control unrelated", "control: fitted on unrelated facts"), ("quantized 8", "8-bit quantized"),
+          ("quantized 4", "4-bit quantized")]
+
+
+@entry("unmask_headline", B / "results_unmask_headline_default.csv", B / "results_unmask_phrasings_default.csv",
+       B / "results_unmask_summary_default.jsonl")
+def _unmask_headline() -> dict[str, str]:
+    """The pre-registered headline per mask, its controls, the held-out phrasings (issue #30)."""
+    rows = rows_csv(B / "results_unmask_headline_default.csv")
+    lines = [json.loads(x) for x in (B / "results_unmask_summary_default.jsonl").read_text().splitlines() if x.strip()]
+    best = next(x["best"] for x in lines if "best" in x)
+    controls = next(x["controls"] for x in lines if "controls" in x)
+    out: dict[str, str] = {}
+
+    def frac(r, col, n_col):
+        v, n = num(r.get(col)), num(r.get(n_col))
+        return "-" if v is None or not n else f"{round(v * n)}/{int(n)}"
+
+    for mask in ("refused", "abstained"):
+        pre = best["by_mask"].get(mask) or {}
+        body = []
+        for role, label in _ROLES:
+            r = next((x for x in rows if x["mask"] == mask and x["role"] == role), None)
+            if r is None:
+                continue
+            guard = "-" if num(r.get("guard_accuracy_drop")) is None else \
+                f"{f(r['guard_accuracy_drop'], '.2f')} ({f(r['guard_drop_low'])}-{f(r['guard_drop_high'])})"
+            body.append([label, frac(r, "strict_accuracy", "n"), f"{f(r['strict_low'])}-{f(r['strict_high'])}",
+                         frac(r, "strict_rest", "n") if False else
+                         (f"{round(num(r['strict_rest']) * (int(float(r['n'])) - int(float(r['n_surface'] or 0))))}/"
+                          f"{int(float(r['n'])) - int(float(r['n_surface'] or 0))}" if num(r.get("strict_rest")) is not None
+                          and int(float(r["n"])) > int(float(r["n_surface"] or 0)) else "-"),
+                         frac(r, "never_known_strict", "n_never_known"), f(r.get("kl"), ".3f"), guard])
+        out[f"{mask}_table"] = table(["edit", "mask's held-out facts, strict", "Wilson 95%", "not surface-derivable",
+                                      "never-known facts, strict", "KL (guard)", "guard drop (95%)"], body)
+        ci = pre.get("ci") or [None, None]
+        val = pre.get("validation") or {}
+        out.update({
+            f"{mask}_method": str(pre.get("method")), f"{mask}_setting": str(pre.get("setting")),
+            f"{mask}_strict": f"{round((pre.get('gap_recovered') or 0) * (pre.get('n') or 0))} of {pre.get('n')}",
+            f"{mask}_acc": f(pre.get("gap_recovered")), f"{mask}_ci": f"{f(ci[0])}-{f(ci[1])}",
+            f"{mask}_kl": f(pre.get("kl"), ".3f"), f"{mask}_guard_drop": f(pre.get("guard_accuracy_drop")),
+            f"{mask}_guard_ci": "-".join(f(x) for x in pre.get("guard_drop_ci") or [None, None]),
+            f"{mask}_n_guard": str(pre.get("n_guard")), f"{mask}_ceiling": f(pre.get("in_domain_ceiling")),
+            f"{mask}_n_never_known": str(pre.get("n_never_known")),
+            f"{mask}_val": f"{round((val.get('val_strict') or 0) * (val.get('n_val') or 0))} of {val.get('n_val')}",
+            f"{mask}_meets": "met" if pre.get("meets_targets") else "not met",
+            f"{mask}_phrasings": f"{round((pre.get('heldout_templates') or {}).get('strict_accuracy') or 0, 2):.2f} "
+                                 f"(n = {(pre.get('heldout_templates') or {}).get('n')})",
+            f"{mask}_phrasings_n": str((pre.get("heldout_templates") or {}).get("n")),
+        })
+        for k, v in (controls.get(mask) or {}).items():
+            out[f"{mask}_control_{k}"] = f(v)
+    ph = rows_csv(B / "results_unmask_phrasings_default.csv")
+    out["phrasings_table"] = table(
+        ["mask", "phrasing", "asked", "base answers (few-shot, same phrasing)", "aligned masks", "kept"],
+        [[r["mask"], r["phrasing"] + (" (reversed)" if r.get("reversed") == "True" else ""), r["n_asked"],
+          r["base_correct"], r["aligned_masks"], r["n_kept"]] for r in ph])
+    for r in ph:
+        out[f"phrasing_{r['mask']}_{r['phrasing']}_base"] = f"{r['base_correct']} of {r['n_asked']}"
+    secs = best.get("seconds") or {}
+    out["minutes"] = f"{(secs.get('total') or 0) / 60:.0f}"
+    return out
+
+
 @entry("crosscoder", B / "results_crosscoder_default.json", B / "results_crosscoder_default_causal.csv")
 def _crosscoder() -> dict[str, str]:
     d = json.loads((B / "results_crosscoder_default.json").read_text())
