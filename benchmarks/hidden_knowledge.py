@@ -10,10 +10,7 @@ Pass ``--unmask-facts DIR/unmask_headline_facts.csv`` to measure the agreement w
 """
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -31,6 +28,7 @@ def main() -> None:
     ap.add_argument("--out-dir", default="out/hidden_default")
     ap.add_argument("--note", default="", help="a remark stored with the numbers (e.g. the CPU was shared)")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--command", help="with --from-jsonl: the command that made the run, as typed")
     args = ap.parse_args()
     cmd = [".venv/bin/interp", "hidden", "--json", "--out", args.out_dir]
     if args.unmask_facts:
@@ -43,16 +41,23 @@ def main() -> None:
         run = subprocess.run(cmd, capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
         wall = time.perf_counter() - start
         lines = run.stdout.strip().splitlines()
-    last = json.loads(lines[-1])
+    parsed = []
+    for x in lines:
+        try:
+            parsed.append(json.loads(x[x.index("{"):]))
+        except ValueError:
+            continue  # a progress or text line
+    last = parsed[-1]
     if "hidden_knowledge" not in last:
         sys.exit(f"the last line is not the hidden_knowledge line: {lines[-1][:200]}")
-    from interp.versions import versions
-
-    record = {"command": shlex.join(cmd), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "wall_seconds": wall, "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                                                "load_average_at_write": os.getloadavg()},
-              "note": args.note, "versions": versions(), **last}
+    info = next((x for x in parsed if "hidden_knowledge_info" in x), {})
+    record = {"command": args.command or shlex.join(cmd), "wall_seconds": wall, "note": args.note, **info, **last}
     Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.provenance import record as provenance
+
+    provenance(args.out, record["command"], ["interp/knowledge", "interp/knowledge_cli.py", "interp/unmask",
+                                              "interp/behavior/answers.py"])
     print(f"wrote {args.out}")
 
 

@@ -218,6 +218,52 @@ def _unmask_headline() -> dict[str, str]:
     return out
 
 
+_HK_ROWS = [("k_gen", "K_gen: says the answer (greedy, strict)"),
+            ("k_prob", "K_prob: own probability ranks it above wrong answers"),
+            ("k_prob_framed", "K_prob, response opened by an answer frame"),
+            ("k_prob_mean", "K_prob by the per-token mean"),
+            ("k_probe", "K_probe: probe on the hidden state at the answer"),
+            ("k_probe_control", "control task (random label per answer string)")]
+
+
+@entry("hidden", B / "results_hidden_knowledge_default.json")
+def _hidden() -> dict[str, str]:
+    """Hidden knowledge per set on the default pair (issue #33)."""
+    d = json.loads((B / "results_hidden_knowledge_default.json").read_text())
+    sets = d["hidden_knowledge"]
+    out: dict[str, str] = {}
+
+    def cell(block, key):
+        v, ci = block.get(key), block.get(f"{key}_ci") or [None, None]
+        return "-" if v is None else f"{f(v)} ({f(ci[0])}-{f(ci[1])})"
+
+    for name, block in sets.items():
+        if not isinstance(block, dict) or "n" not in block:
+            continue
+        body = [[label, cell(block, f"base_{m}"), cell(block, f"aligned_{m}")] for m, label in _HK_ROWS
+                if block.get(f"base_{m}") is not None or block.get(f"aligned_{m}") is not None]
+        out[f"{name}_table"] = table(["measure (ranking shares: chance 0.50)", "base (95% CI)", "aligned (95% CI)"], body)
+        out[f"{name}_n"] = str(block["n"])
+        for key, v in block.items():
+            if isinstance(v, int) and not isinstance(v, bool):
+                out[f"{name}_{key}"] = str(v)
+            elif isinstance(v, float):
+                out[f"{name}_{key}"] = f(v)
+            elif key.endswith("_ci") and isinstance(v, list) and len(v) == 2:
+                out[f"{name}_{key}"] = f"{f(v[0])}-{f(v[1])}"
+        for t, ok in (block.get("targets") or {}).items():
+            out[f"{name}_target_{t}"] = "-" if ok is None else ("met" if ok else "not met")
+    info = d.get("hidden_knowledge_info") or {}
+    for side, p in (info.get("probes") or {}).items():
+        out[f"probe_{side}_layer"] = str(p.get("layer"))
+    agree = info.get("agreement") or []
+    out["agreement_table"] = table(["mask", "score", "AUROC for 'the edit recovers this fact' (95% CI)", "recovered"],
+                                   [[a.get("mask"), a.get("score"), f"{f(a.get('auroc'))} ({f(a.get('ci_low'))}-{f(a.get('ci_high'))})", f"{a.get('n_recovered')} of {a.get('n')}"] for a in agree]) \
+        if agree else "(not measured)"
+    out["wall_minutes"] = f"{(d.get('wall_seconds') or 0) / 60:.1f}"
+    return out
+
+
 @entry("crosscoder", B / "results_crosscoder_default.json", B / "results_crosscoder_default_causal.csv")
 def _crosscoder() -> dict[str, str]:
     d = json.loads((B / "results_crosscoder_default.json").read_text())
