@@ -264,6 +264,52 @@ def _hidden() -> dict[str, str]:
     return out
 
 
+@entry("difflens", B / "results_difflens_default.json")
+def _difflens() -> dict[str, str]:
+    """The activation-difference lens on the default pair (issue #32)."""
+    d = json.loads((B / "results_difflens_default.json").read_text())
+    s = d["summary"]
+    out = {"layer": str(s["layer"]), "alpha": f(s["alpha"]), "kl": f(s["kl"]), "rel_norm": f(s["rel_norm"]),
+           "norm": f(s.get("norm"), ".1f"), "null_p95": f(s.get("null_p95"), ".1f"), "p_null": f(s.get("p_null"), ".3f"),
+           "promoted": ", ".join(f"`{t!r}`" for t in s["promoted"]), "lens_share": f(s["lens_objective_share"]),
+           "lens_chance": f(s["lens_chance_share"], ".4f"), "seconds": f(d["seconds"].get("wall"), ".0f"),
+           "minutes": f((d["seconds"].get("wall") or 0) / 60, ".1f")}
+    body = []
+    for cond, label in (("none", "base, unsteered"), ("difference", "base + the difference"),
+                        ("random", "base + a random direction, same norm")):
+        row = [label]
+        for key in ("chemistry_refusal", "unknown_idk", "unknown_correct", "chemistry_correct"):
+            r = s.get(f"{cond}_{key}")
+            row.append("-" if not r else f"{f(r['value'])} ({f(r['ci_low'])}-{f(r['ci_high'])})")
+            if r:
+                out[f"{cond}_{key}"] = f(r["value"])
+                out[f"{cond}_{key}_ci"] = f"{f(r['ci_low'])}-{f(r['ci_high'])}"
+                out[f"{key}_n"] = f"{r['n']} questions on {r['n_clusters']} entities"
+        body.append(row)
+    out["rates_table"] = table(["held-out questions (entity-bootstrap 95%)", "chemistry: refuses", "unknown facts: \"I don't know\"",
+                                "unknown facts: correct", "chemistry: correct"], body)
+    neutral = s.get("neutral_objective_share") or {}
+    nrows = []
+    for side, conds in neutral.items():
+        for cond in ("unsteered", "steered", "random"):
+            c = conds.get(cond)
+            if c:
+                nrows.append([side, cond, f(c.get("refusal")), f(c.get("idk")), f(c.get("chemistry")), str(c.get("n"))])
+                out[f"neutral_{side}_{cond}_idk"] = f(c.get("idk"))
+    out["neutral_table"] = table(["model", "continuations", "refusal phrases", "\"don't know\" phrases", "chemistry words", "prompts"],
+                                 nrows)
+    rb = d.get("refusal_both_ways") or []
+    rrows = [[r["model"], r["edit"], r["set"], f"{f(r['value'])} ({f(r['ci_low'])}-{f(r['ci_high'])})", str(r["n"])]
+             for r in rb if r.get("measure") == "refusal"]
+    out["refusal_table"] = table(["model", "edit", "questions", "refusal rate (entity-bootstrap 95%)", "n"], rrows)
+    for r in rb:
+        if r.get("measure") == "refusal":
+            key = f"refusal_{r['model']}_{r['edit']}_{r['set']}".replace(" ", "_")
+            key = re.sub(r"[^a-z_0-9]", "", key.lower().replace("+", "plus_").replace("-", "minus_"))
+            out[key] = f(r["value"])
+    return out
+
+
 @entry("crosscoder", B / "results_crosscoder_default.json", B / "results_crosscoder_default_causal.csv")
 def _crosscoder() -> dict[str, str]:
     d = json.loads((B / "results_crosscoder_default.json").read_text())
