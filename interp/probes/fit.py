@@ -97,26 +97,38 @@ def _lbfgs_logistic(
     L, n, d = X.shape
     mean, inv_std = scaler.mean.squeeze(1), 1.0 / scaler.std.squeeze(1)  # [L, d]
 
+    # Each layer's row of logits padded to a multiple of 64 entries: vectorised exp / sigmoid give
+    # other last bits in a vector body than in its scalar tail, so without the padding where the
+    # tail falls (and a layer's probe) would depend on how many layers are fitted together.
+    width = n + (-n) % 64
+    y_pad = torch.zeros(width, device=X.device)
+    y_pad[:n] = y
+    keep = torch.zeros(width, device=X.device)
+    keep[:n] = 1.0
+
     def f_and_g(theta: Tensor, rows: list[int]) -> tuple[Tensor, Tensor]:
         """Loss and gradient of the layers in ``rows`` (converged layers cost nothing).
 
-        Computed layer by layer, whatever else is fitted beside it, so that a layer's probe is the
-        same to the bit whether it is fitted alone, in a group, or with every layer: a batched
-        product's summation order depends on the batch, and vectorised ``exp`` / ``sigmoid`` give
-        different last bits in a vector body and in its scalar tail, whose place depends on the
-        number of rows (CI saw a validation AUROC move between the two)."""
-        losses, grads = [], []
-        for layer in rows:
-            w, b = theta[layer, :d], theta[layer, d]
-            mu, inv = mean[layer], inv_std[layer]
-            v = w * inv  # w . (x - mean) / std  =  v . x - v . mean
-            logits = v @ Xt[layer] + (b - (v * mu).sum())
-            bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none").sum()
-            losses.append(C * bce + 0.5 * (w * w).sum())
-            r = C * (torch.sigmoid(logits) - y)
-            rsum = r.sum().reshape(1)
-            grads.append(torch.cat([(r @ X[layer] - mu * rsum) * inv + w, rsum]))
-        return torch.stack(losses), torch.stack(grads)
+        A layer's numbers are the same to the bit whether it is fitted alone, in a group, or with
+        every layer (CI saw a validation AUROC move when they were not): the products are taken
+        layer by layer (a batched product's summation order depends on the batch) and the
+        element-wise functions run on padded rows (see ``width``)."""
+        idx = torch.tensor(rows, device=X.device)
+        th, mu, inv = theta[idx], mean[idx], inv_std[idx]
+        w, b = th[:, :d], th[:, d]
+        v = w * inv  # w . (x - mean) / std  =  v . x - v . mean
+        logits = torch.zeros(len(rows), width, device=X.device)
+        for i, layer in enumerate(rows):
+            logits[i, :n] = v[i : i + 1] @ Xt[layer]
+        logits[:, :n] += (b - (v * mu).sum(-1))[:, None]
+        target = y_pad.expand(len(rows), width)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none") * keep
+        loss = C * bce.sum(-1) + 0.5 * (w * w).sum(-1)
+        r = C * (torch.sigmoid(logits) - target) * keep
+        rsum = r.sum(-1, keepdim=True)
+        back = torch.cat([r[i : i + 1, :n] @ X[layer] for i, layer in enumerate(rows)])
+        gw = (back - mu * rsum) * inv + w
+        return loss, torch.cat([gw, rsum], dim=-1)
 
     theta = torch.zeros(L, d + 1, device=X.device)
     f, g = f_and_g(theta, list(range(L)))
