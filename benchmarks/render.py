@@ -379,6 +379,33 @@ def _dictionary_bench() -> dict[str, str]:
             "planted_seconds": f"{planted['seconds']:.0f} s"}
 
 
+@entry("planted_streams", B / "results_planted_streams_cpu.jsonl")
+def _planted_streams() -> dict[str, str]:
+    """The planted benchmark that can fail (issue #31), the last run."""
+    r = jsonl("results_planted_streams_cpu.jsonl")[-1]
+    out: dict[str, str] = {"seconds": f"{r['seconds']:.0f}"}
+    rows = []
+    for kind, label in (("batchtopk", "BatchTopK"), ("l1", "L1")):
+        k = r[kind]
+        out[f"{kind}_fve"] = f(k["final_fve"], ".3f")
+        out[f"{kind}_l0"] = f(k["final_l0"], ".1f")
+        out[f"{kind}_dead"] = f(k["dead_on_held_out"])
+        out[f"{kind}_recovered_common"] = f(k["before_scaling"]["recovered_common"])
+        out[f"{kind}_recovered_rare"] = f(k["before_scaling"]["recovered_rare"])
+        for stage, when in (("before_scaling", "before"), ("after_scaling", "after")):
+            st = k[stage]
+            for cls in ("shared", "base-only", "aligned-only"):
+                c = st[cls]
+                rows.append([label, f"{when} Latent Scaling", cls, f"{c['right']}/{c['labelled']}", f(c["precision"]),
+                             f(c["recall"]), str(c["planted"])])
+                key = f"{kind}_{when}_{cls.replace('-', '_')}"
+                out[f"{key}_precision"], out[f"{key}_recall"] = f(c["precision"]), f(c["recall"])
+            out[f"{kind}_{when}_entangled_recall"] = f(st["recall_aligned-only-entangled"])
+    out["table"] = table(["crosscoder", "labels", "class", "right / labelled (every latent)", "precision", "recall",
+                          "planted features"], rows)
+    return out
+
+
 @entry("cache_bench", B / "results_cache_cpu.jsonl", B / "results_cache_gpu_h200.jsonl")
 def _cache_bench() -> dict[str, str]:
     rows = []
