@@ -64,7 +64,7 @@ result.patchscope.to_frame()  # "random" rows: a random direction (massive dimen
 # the same strength: the steered share means something only above those two.
 
 # %%
-{side: v["objective_share"] for side, v in result.neutral.items()}
+result.summary()["neutral_objective_share"]
 
 # %%
 result.search.to_frame()[["alpha", "ppl", "ppl_ratio", "coherent", "example"]]
