@@ -171,6 +171,11 @@ def _unmask_headline() -> dict[str, str]:
         v, n = num(r.get(col)), num(r.get(n_col))
         return "-" if v is None or not n else f"{round(v * n)}/{int(n)}"
 
+    def rest(r):  # strict accuracy on the facts not derivable from the question's surface, as k/n
+        n_rest = int(float(r["n"])) - int(float(r["n_surface"] or 0))
+        v = num(r.get("strict_rest"))
+        return "-" if v is None or n_rest <= 0 else f"{round(v * n_rest)}/{n_rest}"
+
     for mask in ("refused", "abstained"):
         pre = best["by_mask"].get(mask) or {}
         body = []
@@ -181,10 +186,7 @@ def _unmask_headline() -> dict[str, str]:
             guard = "-" if num(r.get("guard_accuracy_drop")) is None else \
                 f"{f(r['guard_accuracy_drop'], '.2f')} ({f(r['guard_drop_low'])}-{f(r['guard_drop_high'])})"
             body.append([label, frac(r, "strict_accuracy", "n"), f"{f(r['strict_low'])}-{f(r['strict_high'])}",
-                         frac(r, "strict_rest", "n") if False else
-                         (f"{round(num(r['strict_rest']) * (int(float(r['n'])) - int(float(r['n_surface'] or 0))))}/"
-                          f"{int(float(r['n'])) - int(float(r['n_surface'] or 0))}" if num(r.get("strict_rest")) is not None
-                          and int(float(r["n"])) > int(float(r["n_surface"] or 0)) else "-"),
+                         rest(r),
                          frac(r, "never_known_strict", "n_never_known"), f(r.get("kl"), ".3f"), guard])
         out[f"{mask}_table"] = table(["edit", "mask's held-out facts, strict", "Wilson 95%", "not surface-derivable",
                                       "never-known facts, strict", "KL (guard)", "guard drop (95%)"], body)
