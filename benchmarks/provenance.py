@@ -267,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("file")
     a.add_argument("--command", required=True, help="the benchmark command, as a person would type it")
     a.add_argument("--depends-on", nargs="+", default=None, help="source paths (default: the sidecar's)")
+    c = sub.add_parser("record", help="record how a results file that a command wrote (e.g. `interp diff --results "
+                                      "FILE`) was measured; the command defaults to the file's own `command` field")
+    c.add_argument("file")
+    c.add_argument("--command", default=None, help="the command, as a person would type it")
+    c.add_argument("--depends-on", nargs="+", required=True, help="source paths the numbers depend on")
     r = sub.add_parser("review", help="record a reviewed code change for one results file")
     r.add_argument("file")
     r.add_argument("--verdict", required=True, choices=["unaffected", "stale"])
@@ -276,6 +281,16 @@ def main(argv: list[str] | None = None) -> int:
         n = append(args.file, sys.stdin, args.command, args.depends_on)
         print(f"{n} row(s) appended to {args.file}; provenance recorded in {meta_path(Path(args.file)).name}")
         return 0 if n else 1
+    if args.cmd == "record":
+        command = args.command
+        if command is None:
+            try:
+                command = json.loads(Path(args.file).read_text())["command"]
+            except (ValueError, KeyError, TypeError):
+                ap.error(f"{args.file} holds no JSON object with a 'command' field: pass --command")
+        record(args.file, command, args.depends_on)
+        print(f"{args.file}: provenance recorded in {meta_path(Path(args.file)).name} ({command})")
+        return 0
     if args.cmd == "review":
         path = Path(args.file)
         path = path if path.exists() else RESULTS / path.name

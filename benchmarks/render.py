@@ -312,10 +312,14 @@ def _difflens() -> dict[str, str]:
     return out
 
 
-@entry("crosscoder", B / "results_crosscoder_default.json", B / "results_crosscoder_default_causal.csv")
+@entry("crosscoder", B / "results_crosscoder_default.json", B / "results_crosscoder_read_default.json")
 def _crosscoder() -> dict[str, str]:
+    """Training and held-out statistics from the run that built the shipped crosscoder; classes,
+    Latent Scaling and the causal test from reading that crosscoder again with the current code on a
+    fresh corpus (``interp dictionary --read``)."""
     d = json.loads((B / "results_crosscoder_default.json").read_text())
-    h, fi = d["held_out"], d["findings"]
+    r = json.loads((B / "results_crosscoder_read_default.json").read_text())
+    h, fi, fresh = d["held_out"], r["findings"], r["fresh_text"]
     out = {
         "corpus_tokens": f"{d['corpus_tokens']:,}", "corpus_base": f"{d['corpus_tokens_by_kind']['base']:,}",
         "corpus_chat": f"{d['corpus_tokens_by_kind']['chat']:,}", "corpus_texts": f"{d['corpus_texts']:,}",
@@ -324,36 +328,50 @@ def _crosscoder() -> dict[str, str]:
         "dead_pct": f(100 * h["dead"], ".1f") + "%", "dead_n": str(round(h["dead"] * d["width"])),
         "dense_pct": f(100 * h["dense"], ".1f") + "%", "dense_n": str(round(h["dense"] * d["width"])),
         "width": str(d["width"]), "k": str(d["k"]), "steps": str(d["steps"]),
-        "train_minutes": f"{d['train_seconds'] / 60:.0f} min", "aligned_only": str(fi["aligned_only_by_norm"]),
+        "train_minutes": f"{d['train_seconds'] / 60:.0f} min",
+        "read_corpus_tokens": f"{r['corpus_tokens']:,}", "read_corpus_texts": f"{r['corpus_texts']:,}",
+        "read_layer": str(r["layer"]), "read_ls_rows": f"{r['ls_rows']:,}", "read_minutes": f"{r['seconds'] / 60:.0f} min",
+        "fresh_fve_base": f(fresh["fve_base"], ".3f"), "fresh_fve_aligned": f(fresh["fve_aligned"], ".3f"),
+        "fresh_l0": f(fresh["l0"], ".1f"), "fresh_dead_pct": f(100 * fresh["dead"], ".1f") + "%",
+        "fresh_tokens": f"{fresh['tokens']:,}",
+        "aligned_only": str(fi["aligned_only_by_norm"]), "aligned_only_genuine": str(fi["aligned_only_genuine"]),
         "base_only": str(fi["base_only_genuine"]), "exchanges": str(fi["exchanges"]),
+        "classes_by_norm": ", ".join(f"{k} {v}" for k, v in sorted(r["classes_by_norm"].items())),
+        "classes_after_ls": ", ".join(f"{k} {v}" for k, v in sorted(r["classes_after_latent_scaling"].items())),
     }
-    causal = rows_csv(B / "results_crosscoder_default_causal.csv")
+    causal = r["causal"]
     kinds = ["all", "template", "user", "response"]
     sets: dict[str, dict] = {}
-    for r in causal:
-        sets.setdefault(r["set"], {})[r["kind"]] = r
+    for c in causal:
+        sets.setdefault(c["set"], {})[c["kind"]] = c
     rows = []
     for name, by in sets.items():
-        if int(float(next(iter(by.values()))["n_latents"])) == 0:
+        if int(next(iter(by.values()))["n_latents"]) == 0 and name != "bias only":
             continue
         rows.append([name, next(iter(by.values()))["n_latents"]]
                     + [f"{f(by[k]['closed'], '.3f')} ({f(by[k]['closed_low'])} to {f(by[k]['closed_high'])})"
                        if k in by else "-" for k in kinds])
     out["causal"] = table(["latent set", "latents"] + [f"closed share: {k} tokens" for k in kinds], rows)
-    empty = [n for n, by in sets.items() if int(float(next(iter(by.values()))["n_latents"])) == 0]
+    empty = [n for n, by in sets.items() if int(next(iter(by.values()))["n_latents"]) == 0 and n != "bias only"]
     out["empty_sets"] = "; ".join(empty) if empty else "none"
-    kl = {r["kind"]: num(r["kl_base_stream"]) for r in causal}
-    tokens = {r["kind"]: r["tokens"] for r in causal}
+    kl = {c["kind"]: num(c["kl_base_stream"]) for c in causal}
+    tokens = {c["kind"]: c["tokens"] for c in causal}
     out.update({f"kl_{k}": f(kl.get(k)) for k in kinds})
     out["causal_tokens"] = f"{int(tokens['all']):,}"
-    top = sets.get("top 32 by relative norm", {})
-    if top:
-        out["top32_response"] = f(top["response"]["closed"], ".3f")
-        out["top32_all"] = f(top["all"]["closed"], ".3f")
-    every = sets.get("every latent", {})
-    if every:
-        out["every_all"] = f(every["all"]["closed"], ".3f")
-        out["every_response"] = f(every["response"]["closed"], ".3f")
+    for key, name in (("top32", "top 32 by relative norm"), ("every", "every latent"), ("bias", "bias only")):
+        for k in kinds:
+            if k in sets.get(name, {}):
+                out[f"{key}_{k}"] = f(sets[name][k]["closed"], ".3f")
+    rand = [c for c in causal if c["set"].startswith("random")]
+    bias = sets.get("bias only", {})
+    for k in kinds:
+        vals = [num(c["closed"]) for c in rand if c["kind"] == k]
+        out[f"random_{k}"] = rng(vals, ".3f")
+        if k in bias:  # every set carries the bias difference: what its latents add beyond it
+            b = num(bias[k]["closed"])
+            out[f"random_beyond_bias_{k}"] = rng([v - b for v in vals], ".2f")
+            if k in sets.get("top 32 by relative norm", {}):
+                out[f"top32_beyond_bias_{k}"] = f(num(sets["top 32 by relative norm"][k]["closed"]) - b, ".2f")
     return out
 
 

@@ -100,6 +100,8 @@ BaseOpt = Annotated[Optional[str], typer.Option(help="Base model spec (with --al
 AlignedOpt = Annotated[Optional[str], typer.Option(help="Aligned model spec (formats prompts with its chat template).")]
 TemplateOpt = Annotated[Optional[str], typer.Option(help="Chat template for --aligned when its tokenizer has none "
                                                     "(gemma, llama3, mistral, chatml, phi3, olmo2, or Jinja).")]
+ResultsOpt = Annotated[Optional[str], typer.Option(help="Also write the measurement (command, date, machine, versions, "
+                                                  "numbers) to this JSON results file, e.g. benchmarks/results_diff_default.json.")]
 
 
 def pair_from_options(pair: str, base: str | None, aligned: str | None, chat_template: str | None, device: str | None):
@@ -225,12 +227,23 @@ def diff_command(
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Aligned response length for KL / token shift.")] = 32,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
     base: BaseOpt = None, aligned: AlignedOpt = None, chat_template: TemplateOpt = None,
+    results: ResultsOpt = None,
 ) -> None:
     """Model diffing: weight deltas, representation similarity, per-position KL and token shift,
     logit lens on refused questions."""
     from interp.workflows.diffing import run_diffing
     p, name = pair_from_options(pair, base, aligned, chat_template, device)
     summary = run_diffing(p, out, pair_name=name, n=n, max_new_tokens=max_new_tokens)
+    if results:
+        from interp.results import write_results
+
+        import pandas as pd
+
+        tables = {t: pd.read_csv(Path(out) / f"{t}.csv").to_dict(orient="records")
+                  for t in ("logit_lens", "representation_similarity", "response_kl_by_position")}
+        write_results(results, "diff", {"pair": name or {"base": base, "aligned": aligned}, "n": n,
+                                        "max_new_tokens": max_new_tokens, "summary": summary, "tables": tables},
+                      device=str(p.base.cfg.device))
     typer.echo(json.dumps(summary, indent=1))
 
 def knowledge_command(
@@ -241,6 +254,7 @@ def knowledge_command(
     n_bins: Annotated[int, typer.Option(min=2, help="Popularity bins (quantiles).")] = 10,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
     base: BaseOpt = None, aligned: AlignedOpt = None, chat_template: TemplateOpt = None,
+    results: ResultsOpt = None,
 ) -> None:
     """Knowledge vs popularity: SliCK categories per popularity bin and a logistic fit, per model."""
     from interp.data import facts as fact_table
@@ -273,6 +287,14 @@ def knowledge_command(
     if not result.comparison.empty:  # one fit with a model x popularity interaction: do the slopes differ?
         save_artifacts(out, "knowledge_slope_difference", result.comparison)
         typer.echo(result.comparison.round(4).to_string(index=False))
+    if results:
+        from interp.results import write_results
+
+        write_results(results, "knowledge", {
+            "pair": pair if base is None else {"base": base, "aligned": aligned}, "sides": sides, "facts": len(facts),
+            "graded_now": sorted(set(sides) - set(known)), "summary": result.summary(),
+            "bins": result.bins.to_dict(orient="records"), "fits": result.fits.to_dict(orient="records"),
+            "comparison": result.comparison.to_dict(orient="records")})
 
 def report_command(
     folder: Annotated[str, typer.Argument(help="A folder of results from cache/probe/patch/diff/knowledge.")] = "out/results",

@@ -30,6 +30,12 @@ def dictionary_command(
                                                          "to this many tokens (`interp corpus`'s defaults).")] = None,
     pair: Annotated[str, typer.Option(help="Registered pair (with --corpus).")] = "default",
     dtype: Annotated[str, typer.Option(help="Saved weights: float32 or bfloat16 (with --corpus).")] = "float32",
+    corpus_seed: Annotated[int, typer.Option(help="With --corpus-tokens: the corpus's seed (`interp corpus --seed`).")] = 0,
+    read: Annotated[Optional[str], typer.Option(help="With --corpus: read this trained crosscoder folder again (no training) "
+                                                "on the corpus, which it must not have been trained on (build it with "
+                                                "another --corpus-seed); classes, causal test and statistics into --out.")] = None,
+    results: Annotated[Optional[str], typer.Option(help="With --read: also write the measurement (command, date, versions, "
+                                                   "numbers, causal table, class counts) to this JSON results file.")] = None,
 ) -> None:
     """Feature-level diffing: a crosscoder on base and aligned activations (latent classes, Latent
     Scaling, reconstruction), or the planted-feature benchmark."""
@@ -50,11 +56,36 @@ def dictionary_command(
         if corpus_tokens is None and not (Path(corpus) / "corpus.json").is_file():
             raise typer.BadParameter(f"--corpus {corpus!r} holds no corpus.json; build one with `interp corpus --out {corpus}` "
                                      "or pass --corpus-tokens")
+        if read is not None and not (Path(read) / "cfg.json").is_file():
+            raise typer.BadParameter(f"--read {read!r} holds no cfg.json: pass a crosscoder folder written by "
+                                     "`interp dictionary --corpus` (e.g. data/aligned/default/crosscoder)")
         p, _ = pair_from_options(pair, None, None, None, None)
         if corpus_tokens is not None:
             from interp.dictionary.corpus import CorpusConfig, build_corpus
 
-            build_corpus(p, corpus, CorpusConfig(tokens=corpus_tokens))
+            try:
+                build_corpus(p, corpus, CorpusConfig(tokens=corpus_tokens, seed=corpus_seed))
+            except ValueError as err:
+                raise typer.BadParameter(str(err)) from None
+        if read is not None:
+            from interp.workflows.crosscoder import read_crosscoder
+
+            try:
+                summary = read_crosscoder(p, read, corpus, out)
+            except ValueError as err:
+                raise typer.BadParameter(str(err)) from None
+            if results:
+                import pandas as pd
+
+                from interp.results import write_results
+
+                classes = pd.read_csv(Path(out) / "latent_classes.csv")
+                write_results(results, "dictionary", {
+                    **summary, "causal": pd.read_csv(Path(out) / "causal_test.csv").to_dict(orient="records"),
+                    "classes_by_norm": classes["class"].value_counts().to_dict(),
+                    "classes_after_latent_scaling": classes.final_class.value_counts().to_dict()})
+            typer.echo(json.dumps(summary, indent=1, default=str))
+            return
         summary = run_crosscoder(p, corpus, out, layer=layer, width=width, k=k, steps=steps, batch_size=batch_size, lr=lr,
                                  dtype=dtype)
         typer.echo(json.dumps(summary, indent=1, default=str))

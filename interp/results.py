@@ -57,3 +57,38 @@ class Result:
         frame = self.to_frame()
         rows = frame.head(12).round(4).to_html(index=False)
         return f"<b>{type(self).__name__}</b> ({len(frame)} rows){head}{rows}"
+
+
+def write_results(path, subcommand: str, payload: dict, *, device: str = "cpu") -> dict:
+    """Write a command's measurement to the JSON results file ``path`` (atomically): the command as
+    typed (``interp <subcommand> ...``), the date, the machine, the package versions and
+    ``payload``. Used by the commands' ``--results`` option; the docs render their numbers from such
+    files (``benchmarks/render.py``), whose provenance sidecar ``python -m benchmarks.provenance
+    record`` adds.
+
+    Example::
+
+        write_results("benchmarks/results_diff_default.json", "diff", {"summary": summary})
+    """
+    import datetime
+    import json
+    import os
+    import platform
+    import shlex
+    import sys
+
+    import torch
+
+    from interp.atomic import write_json_atomic
+    from interp.versions import versions
+
+    args = sys.argv[1:]
+    command = ("interp " + " ".join(shlex.quote(a) for a in args)) if args[:1] == [subcommand] else f"interp {subcommand}"
+    record = {"command": command, "date": datetime.date.today().isoformat(),
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "torch_threads": torch.get_num_threads(), "device": device},
+              "versions": {**versions(), "torch": torch.__version__, "python": platform.python_version()},
+              **payload}
+    record = json.loads(json.dumps(record, default=plain))
+    write_json_atomic(path, record)
+    return record

@@ -186,6 +186,50 @@ def test_the_crosscoder_workflow_writes_a_folder_a_researcher_can_use(tiny_pair,
     assert json.loads((out / "summary.json").read_text())["findings"]["latents"] == 32
 
 
+def test_reading_a_saved_crosscoder_again_gives_its_causal_test_on_fresh_text(tiny_pair, tmp_path, monkeypatch):
+    """`interp dictionary --read`: the saved folder, read with the current code on a corpus of other
+    texts, gives the same causal test as the trained model in memory (the held-out interactions come
+    from the pair, not the corpus) and statistics over every text of the fresh corpus."""
+    from interp.dictionary.corpus import build_corpus
+    from interp.workflows.crosscoder import read_crosscoder, run_crosscoder
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    build_corpus(tiny_pair, tmp_path / "corpus", _small(300), progress=False)
+    trained = run_crosscoder(tiny_pair, tmp_path / "corpus", tmp_path / "out", layer=1, width=32, k=4, steps=30,
+                             batch_size=32, n_exchanges=6, dtype="float32", progress=False)
+    fresh = build_corpus(tiny_pair, tmp_path / "fresh", _small(200, seed=1), progress=False)
+    assert not set(fresh.text) & set(pd.read_json(next((tmp_path / "corpus" / "parts").glob("*.jsonl")), lines=True).text)
+    summary = read_crosscoder(tiny_pair, tmp_path / "out" / "crosscoder", tmp_path / "fresh", tmp_path / "read",
+                              n_exchanges=6, progress=False)
+    assert summary["layer"] == 1 and summary["trained"]["held_out"] == trained["held_out"]
+    assert summary["fresh_text"]["tokens"] == summary["corpus_tokens"] - summary["corpus_texts"]  # BOS rows left out
+    a = pd.read_csv(tmp_path / "out" / "causal_test.csv").set_index(["set", "kind"])
+    b = pd.read_csv(tmp_path / "read" / "causal_test.csv").set_index(["set", "kind"])
+    for key in [("every latent", "all"), ("bias only", "all"), ("every latent", "response")]:
+        assert b.loc[key, "closed"] == pytest.approx(a.loc[key, "closed"], abs=1e-4), key
+    for name in ("latent_classes.csv", "latent_contexts.csv", "report.html", "summary.json"):
+        assert (tmp_path / "read" / name).is_file(), name
+    from interp.dictionary import BatchTopKSAE
+    from interp.dictionary.io import save_dictionary
+
+    sae = BatchTopKSAE(64, 8, k=2)
+    sae.threshold.fill_(0.5)
+    save_dictionary(sae, tmp_path / "sae", hook_name="blocks.1.hook_resid_post", hook_layer=1)
+    with pytest.raises(ValueError, match="two-model crosscoder"):
+        read_crosscoder(tiny_pair, tmp_path / "sae", tmp_path / "fresh", tmp_path / "read2", progress=False)
+
+
+def test_the_cli_refuses_read_without_a_crosscoder_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from interp.cli import app
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "corpus.json").write_text("{}")
+    res = CliRunner().invoke(app, ["dictionary", "--corpus", str(tmp_path / "corpus"), "--read", str(tmp_path / "none")])
+    assert res.exit_code != 0 and "holds no cfg.json" in res.output
+
+
 def test_the_default_pair_ships_its_crosscoder():
     """The artefact `interp demo` and notebook 06 read: sae-lens layout, bf16, the layer, the scales
     it was trained with and its held-out statistics on record."""
