@@ -312,6 +312,15 @@ def _difflens() -> dict[str, str]:
     return out
 
 
+def _span(values, spec: str) -> str:
+    """``low to high`` (readable with negative numbers); one value where they round alike."""
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return "-"
+    lo, hi = (re.sub(r"^-(0\.0*)$", r"\1", format(v, spec)) for v in (vals[0], vals[-1]))
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
 @entry("crosscoder", B / "results_crosscoder_default.json", B / "results_crosscoder_read_default.json")
 def _crosscoder() -> dict[str, str]:
     """Training and held-out statistics from the run that built the shipped crosscoder; classes,
@@ -366,10 +375,10 @@ def _crosscoder() -> dict[str, str]:
     bias = sets.get("bias only", {})
     for k in kinds:
         vals = [num(c["closed"]) for c in rand if c["kind"] == k]
-        out[f"random_{k}"] = rng(vals, ".3f")
+        out[f"random_{k}"] = _span(vals, ".3f")
         if k in bias:  # every set carries the bias difference: what its latents add beyond it
             b = num(bias[k]["closed"])
-            out[f"random_beyond_bias_{k}"] = rng([v - b for v in vals], ".2f")
+            out[f"random_beyond_bias_{k}"] = _span([v - b for v in vals], ".2f")
             if k in sets.get("top 32 by relative norm", {}):
                 out[f"top32_beyond_bias_{k}"] = f(num(sets["top 32 by relative norm"][k]["closed"]) - b, ".2f")
     return out
