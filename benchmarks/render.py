@@ -384,6 +384,71 @@ def _crosscoder() -> dict[str, str]:
     return out
 
 
+def _pct(x, spec: str = ".0f") -> str:
+    v = num(x)
+    return "-" if v is None else format(100 * v, spec) + "%"
+
+
+@entry("diffing", B / "results_diff_default.json")
+def _diffing() -> dict[str, str]:
+    """``interp diff`` on the default pair: weight deltas, representation similarity, response shift."""
+    d = json.loads((B / "results_diff_default.json").read_text())
+    w, sim, sh = d["summary"]["weights"], d["summary"]["similarity"], d["summary"]["shallow"]
+    out = {"n": str(d["n"]), "changed_matrices": str(w["changed_matrices"]), "matrices": str(w["matrices"]),
+           "mean_rel_norm": _pct(w["mean_rel_norm"], ".1f"), "max_rel_norm": _pct(w["max_rel_norm"], ".1f"),
+           "max_effective_rank": f(w["max_effective_rank"], ".1f"), "max_rank90": str(w["max_rank90"]),
+           "min_cka": f(sim["min_cka"]), "min_cka_layer": str(sim["min_cka_layer"]),
+           "last_cosine": f(sim["last_layer_cosine"]), "last_cosine_no_massive": f(sim["last_layer_cosine_no_massive"]),
+           "min_cka_no_massive": f(sim["min_cka_no_massive"]), "min_cka_no_massive_layer": str(sim["min_cka_no_massive_layer"]),
+           "min_cka_standardised": f(sim["min_cka_standardised"]), "max_massive_dims": str(sim["max_massive_dims"]),
+           "prompts": str(sh["prompts"]), "tokens": str(sh["tokens"]),
+           "mean_kl": f(sh["mean_kl"], ".1f"), "mean_kl_ci": _span(sh["mean_kl_ci"], ".1f"),
+           "kl_first5": _pct(sh["kl_share_first_5"]), "kl_first5_ci": _span([100 * v for v in sh["kl_share_first_5_ci"]], ".0f") + "%",
+           "kl_first5_without_stop": _pct(sh["kl_share_first_5_without_stop"]),
+           "token_first5": _pct(sh["token_share_first_5"]),
+           "layers": str(sim["layers"])}
+    for c in ("shifted", "marginal", "unshifted"):
+        out[f"{c}"] = _pct(sh[f"{c}_rate"])
+        out[f"{c}_ci"] = _span([100 * v for v in sh[f"{c}_rate_ci"]], ".0f") + "%"
+        out[f"{c}_without_stop"] = _pct(sh[f"{c}_rate_without_stop"])
+    rows = [[r["layer"], f(r["cosine"], ".3f"), f(r["cka"], ".3f"), f(r["cosine_no_massive"], ".3f"),
+             f(r["cka_no_massive"], ".3f"), f(r["cka_standardised"], ".3f"), r["massive_dims"]]
+            for r in d["tables"]["representation_similarity"]]
+    out["similarity_table"] = table(["layer", "cosine", "linear CKA", "cosine without massive dims",
+                                     "CKA without massive dims", "CKA standardised", "massive dims"], rows)
+    kl = d["tables"]["response_kl_by_position"]
+    out["kl_position_0"] = f(kl[0]["mean_kl"], ".1f")
+    return out
+
+
+@entry("lens", B / "results_diff_default.json")
+def _lens() -> dict[str, str]:
+    """The logit lens on refused element-symbol questions, from ``interp diff``."""
+    d = json.loads((B / "results_diff_default.json").read_text())
+    by: dict[int, dict] = {}
+    for r in d["tables"]["logit_lens"]:
+        by.setdefault(int(r["layer"]), {})[r["model"]] = r
+    rows = [[layer, f"{m['base']['median_rank']:,.0f}", f"{m['aligned']['median_rank']:,.0f}",
+             f(m["base"]["mean_prob"], ".3f"), f(m["aligned"]["mean_prob"], ".3f"),
+             f(m["base"]["top1"]), f(m["aligned"]["top1"])] for layer, m in sorted(by.items())]
+    le = d["summary"]["lens"]
+
+    def surfaces(model: str) -> str:  # first layer from which the median rank stays within the top 50
+        layers = sorted(by)
+        for i, layer in enumerate(layers):
+            if all(by[x][model]["median_rank"] <= 50 for x in layers[i:]):
+                return str(layer)
+        return "never"
+    aligned_best = min(by, key=lambda x: by[x]["aligned"]["median_rank"])
+    return {"table": table(["layer", "base: median rank", "aligned: median rank", "base: mean probability",
+                            "aligned: mean probability", "base: top-1 share", "aligned: top-1 share"], rows),
+            "n": str(le["n"]), "base_last_rank": f"{le['base_last_layer_median_rank']:.0f}",
+            "aligned_last_rank": f"{le['aligned_last_layer_median_rank']:.0f}",
+            "aligned_best_rank": f"{le['aligned_best_median_rank']:.0f}", "aligned_best_layer": str(aligned_best),
+            "base_surfaces": surfaces("base"), "aligned_surfaces": surfaces("aligned"),
+            "last_layer": str(max(by))}
+
+
 @entry("dictionary_bench", B / "results_dictionary_cpu.jsonl", B / "results_dictionary_gpu_h200.jsonl")
 def _dictionary_bench() -> dict[str, str]:
     cpu, gpu = jsonl("results_dictionary_cpu.jsonl"), jsonl("results_dictionary_gpu_h200.jsonl")
