@@ -147,6 +147,30 @@ def _unmask() -> dict[str, str]:
             "n_surface": str(ns), "n_rest": str(n - ns),
             "lowrank_rest": f"{round(num(lr['strict_rest']) * (n - ns))} of {n - ns}",
         })
+
+    def best(methods, mask, pick=lambda r: True):
+        cand = [r for r in rows if r["method"] in methods and r["mask"] == mask and pick(r)]
+        return max(cand, key=lambda r: num(r["gap_recovered"]) or 0.0) if cand else None
+    small = best(("steering", "lowrank"), "abstained", lambda r: r["setting"].startswith("abstained"))
+    if small:
+        out.update({"abstain_small_gap": f(small["gap_recovered"]), "abstain_small_method": small["method"],
+                    "abstain_small_ci": f"{f(small['ci_low'])}-{f(small['ci_high'])}"})
+    w8 = next((r for r in rows if r["method"] == "weights" and r["mask"] == "abstained"
+               and r["setting"].startswith("abstained: top 8")), None)
+    if w8:
+        out.update({"weights8_layers": w8["setting"].split("layers ")[-1], "weights8_gap": f(w8["gap_recovered"]),
+                    "weights8_kept": f(w8["abstention_kept"]), "weights8_guard": f(w8["guard_accuracy_drop"])})
+    ablate = [r for r in rows if r["method"] in ("direction", "subspace")]
+    if ablate:
+        out.update({"ablate_max_gap": f(max(num(r["gap_recovered"]) for r in ablate)),
+                    "ablate_guard": _span([num(r["guard_accuracy_drop"]) for r in ablate], ".2f")})
+    for mask in ("refused", "abstained"):
+        p = best(("patch",), mask)
+        if p:
+            out[f"patch_{mask}"], out["patch_kl"] = f(p["gap_recovered"]), f(p["kl"], ".1f")
+        pf = best(("prefill",), mask)
+        if pf:
+            out[f"prefill_{mask}"] = f(pf["gap_recovered"])
     return out
 
 
@@ -447,6 +471,58 @@ def _lens() -> dict[str, str]:
             "aligned_best_rank": f"{le['aligned_best_median_rank']:.0f}", "aligned_best_layer": str(aligned_best),
             "base_surfaces": surfaces("base"), "aligned_surfaces": surfaces("aligned"),
             "last_layer": str(max(by))}
+
+
+def _wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson 95% interval of a share k/n (as interp.stats.rate_ci)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    c = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    return mid - c, mid + c
+
+
+@entry("knowledge_popularity", B / "results_knowledge_default.json")
+def _knowledge_popularity() -> dict[str, str]:
+    """``interp knowledge --side both`` on the default pair: known share by popularity and the slopes."""
+    d = json.loads((B / "results_knowledge_default.json").read_text())
+    sm = d["summary"]
+    known: dict[tuple[str, int], dict] = {}
+    for r in d["bins"]:
+        key = (r["model"], int(r["bin"]))
+        k = known.setdefault(key, {"n": int(r["n"]), "known": 0.0, "low": r["pop_low"], "high": r["pop_high"]})
+        if r["category"] != "Unknown":
+            k["known"] += float(r["share"])
+    models = [m for m in ("base", "aligned") if any(k[0] == m for k in known)]
+    rows = []
+    for b in sorted({k[1] for k in known}):
+        first = known[(models[0], b)]
+        row = [b + 1, f"{first['low']:,.0f} - {first['high']:,.0f}", first["n"]]
+        for m in models:
+            k = known[(m, b)]
+            lo, hi = _wilson(k["known"] * k["n"], k["n"])
+            row.append(f"{k['known']:.2f} ({lo:.2f}-{hi:.2f})")
+        rows.append(row)
+    out = {"table": table(["decile", "population", "facts"] + [f"{m}: known share (Wilson 95%)" for m in models], rows),
+           "facts": f"{d['facts']:,}", "graded_now": ", ".join(d["graded_now"]) or "none"}
+    for m in models:
+        out[f"{m}_known"] = _pct(sm[f"{m}_known_share"], ".1f")
+        out[f"{m}_slope"] = f(sm[f"{m}_slope"])
+        out[f"{m}_slope_ci"] = f"{f(sm[f'{m}_slope_low'])}-{f(sm[f'{m}_slope_high'])}"
+        out[f"{m}_n"] = f"{sm[f'{m}_n']:,}"
+        first, last = known[(m, 0)]["known"], known[(m, max(b for mm, b in known if mm == m))]["known"]
+        out[f"{m}_first_decile"], out[f"{m}_last_decile"] = f(first), f(last)
+    fits = {r["model"]: r for r in d["fits"]}
+    out["clusters"] = f"{int(fits[models[0]].get('clusters') or 0):,}"
+    if "aligned_minus_base_slope" in sm:
+        lo, hi = sm["aligned_minus_base_ci"]
+        out["slope_difference"] = f(sm["aligned_minus_base_slope"], ".3f")
+        out["slope_difference_ci"] = f"{f(lo, '.3f')} to {f(hi, '.3f')}"
+        out["slope_difference_p"] = f(sm["aligned_minus_base_p_value"], ".3f")
+        below = sum(known[("aligned", b)]["known"] < known[("base", b)]["known"] for b in {k[1] for k in known})
+        out["aligned_below_base_deciles"] = f"{below} of {len({k[1] for k in known})}"
+    return out
 
 
 @entry("dictionary_bench", B / "results_dictionary_cpu.jsonl", B / "results_dictionary_gpu_h200.jsonl")
