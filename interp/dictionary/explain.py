@@ -4,8 +4,8 @@ latents worth looking at with their contexts, logit effects and group activation
 
 Example::
 
-    cc, info = load_dictionary("data/crosscoder")            # the shipped default crosscoder
-    found = explain_crosscoder(pair, cc, layer=info["hook_layer"], scale=info["input_scale"])
+    cc = load_dictionary(shipped_crosscoder("default"))     # data/aligned/default/crosscoder
+    found = explain_crosscoder(pair, cc, layer=cc.cfg["hook_layer"], scale=cc.cfg["input_scale"])
     found.summary(); found.figure("causal"); found.browser()
 """
 
