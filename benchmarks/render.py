@@ -167,7 +167,7 @@ def _unmask() -> dict[str, str]:
     for mask in ("refused", "abstained"):
         p = best(("patch",), mask)
         if p:
-            out[f"patch_{mask}"], out["patch_kl"] = f(p["gap_recovered"]), f(p["kl"], ".1f")
+            out[f"patch_{mask}"], out[f"patch_kl_{mask}"] = f(p["gap_recovered"]), f(p["kl"], ".1f")
         pf = best(("prefill",), mask)
         if pf:
             out[f"prefill_{mask}"] = f(pf["gap_recovered"])
@@ -396,6 +396,15 @@ def _crosscoder() -> dict[str, str]:
             if k in sets.get(name, {}):
                 out[f"{key}_{k}"] = f(sets[name][k]["closed"], ".3f")
     rand = [c for c in causal if c["set"].startswith("random")]
+    nats = []  # per token kind, the KL itself (nats/token) for the sets a reader compares
+    for k in kinds:
+        def kl_of(name):
+            return f(sets.get(name, {}).get(k, {}).get("kl_with_set"), ".3f")
+        nats.append([k, tokens.get(k, "-"), f(kl.get(k), ".3f"), kl_of("bias only"), kl_of("top 32 by relative norm"),
+                     _span([num(c["kl_with_set"]) for c in rand if c["kind"] == k], ".3f"), kl_of("every latent")])
+    out.update({f"kl_bias_{k}": f(sets.get("bias only", {}).get(k, {}).get("kl_with_set")) for k in kinds})
+    out["nats"] = table(["tokens", "n", "base stream", "bias difference only", "bias + top 32 by relative norm",
+                         "bias + random 32", "bias + every latent"], nats)
     bias = sets.get("bias only", {})
     for k in kinds:
         vals = [num(c["closed"]) for c in rand if c["kind"] == k]
@@ -509,7 +518,7 @@ def _knowledge_popularity() -> dict[str, str]:
     for m in models:
         out[f"{m}_known"] = _pct(sm[f"{m}_known_share"], ".1f")
         out[f"{m}_slope"] = f(sm[f"{m}_slope"])
-        out[f"{m}_slope_ci"] = f"{f(sm[f'{m}_slope_low'])}-{f(sm[f'{m}_slope_high'])}"
+        out[f"{m}_slope_ci"] = _span([sm[f"{m}_slope_low"], sm[f"{m}_slope_high"]], ".2f")
         out[f"{m}_n"] = f"{sm[f'{m}_n']:,}"
         first, last = known[(m, 0)]["known"], known[(m, max(b for mm, b in known if mm == m))]["known"]
         out[f"{m}_first_decile"], out[f"{m}_last_decile"] = f(first), f(last)

@@ -50,7 +50,9 @@ class CrosscoderFindings(Result):
                "aligned_only_by_norm": int((self.classes["class"] == "aligned-only").sum()),
                "aligned_only_genuine": int((self.classes.final_class == "aligned-only").sum()),
                "base_only_genuine": int((self.classes.final_class == "base-only").sum()),
-               "closed_by_genuine_aligned_only": float(c.loc[genuine[0], "closed"]) if genuine else float("nan"),
+               # an empty set is the bias difference alone: NaN, not the bias's figure under another name
+               "closed_by_genuine_aligned_only": float(c.loc[genuine[0], "closed"])
+               if genuine and int(c.loc[genuine[0], "n_latents"]) > 0 else float("nan"),
                "closed_by_random_control": float(random.closed.mean()) if len(random) else float("nan"),
                "closed_by_every_latent": float(c.loc["every latent", "closed"]) if "every latent" in c.index else float("nan"),
                "closed_by_bias_only": float(c.loc["bias only", "closed"]) if "bias only" in c.index else float("nan")}
