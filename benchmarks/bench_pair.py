@@ -8,7 +8,8 @@ it includes the bridge's first one, as in a user's first generation); run one fo
 side; read ``VmRSS`` from ``/proc/self/status``. Prints one JSON line; its reference is the same pair
 loaded as two copies in the same run. Exits 1 when sharing does not save memory. Then the default
 base in fp32, 8 and 4 bits (bitsandbytes): memory footprint, and on 64 held-out fact questions the
-next-token top-1 agreement and KL(fp32 || quantized) against fp32.
+next-token top-1 agreement and KL(fp32 || quantized) against fp32 (the facts' statements, e.g.
+"The chemical symbol for gold is", so the next token is the answer).
 
     .venv/bin/python benchmarks/bench_pair.py | .venv/bin/python -m benchmarks.provenance append \\
         benchmarks/results_pair_cpu.jsonl --command "python benchmarks/bench_pair.py"
@@ -25,7 +26,7 @@ from interp.data import facts
 from interp.prompts import encode, format_prompt
 
 table = facts().to_pandas()
-qs = table[table.split == "test"].sample(64, random_state=0).text.tolist()
+qs = table[table.split == "test"].sample(64, random_state=0).statement.tolist()  # "The chemical symbol for gold is"
 out, ref = {}, None
 for mode in (None, "8bit", "4bit"):
     model = load_model("gemma-3-270m", device="cpu", quantize=mode)

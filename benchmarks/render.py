@@ -529,8 +529,31 @@ def _knowledge_popularity() -> dict[str, str]:
         out["slope_difference"] = f(sm["aligned_minus_base_slope"], ".3f")
         out["slope_difference_ci"] = f"{f(lo, '.3f')} to {f(hi, '.3f')}"
         out["slope_difference_p"] = f(sm["aligned_minus_base_p_value"], ".3f")
+        out["slope_difference_reading"] = (
+            "the interval includes zero, so this run does not show that alignment changed how knowledge depends on "
+            "popularity" if lo <= 0 <= hi else
+            f"the interval excludes zero: the aligned model's knowledge depends {'less' if hi < 0 else 'more'} "
+            "steeply on popularity than the base's")
         below = sum(known[("aligned", b)]["known"] < known[("base", b)]["known"] for b in {k[1] for k in known})
         out["aligned_below_base_deciles"] = f"{below} of {len({k[1] for k in known})}"
+    return out
+
+
+@entry("pair_bench", B / "results_pair_cpu.jsonl")
+def _pair_bench() -> dict[str, str]:
+    """``benchmarks/bench_pair.py``: the default pair's memory shared vs two copies, the self-check's
+    cost, the quantized base against fp32 (the last line of the file)."""
+    r = jsonl("results_pair_cpu.jsonl")[-1]
+    n = int(r["quant_questions"])
+    out = {"rss_shared": f(r["rss_gb_shared"]) + " GB", "rss_copies": f(r["rss_gb_two_copies"]) + " GB",
+           "params": f"{r['params'] / 1e6:.0f}M", "selfcheck_base": f(r["selfcheck_s_base"], ".1f") + " s",
+           "selfcheck_aligned": f(r["selfcheck_s_aligned"], ".1f") + " s", "questions": str(n),
+           "mb_fp32": f"{r['mb_fp32']:,.0f} MB"}
+    for b in ("8bit", "4bit"):
+        k = int(r[f"top1_agree_{b}"])
+        lo, hi = _wilson(k, n)
+        out.update({f"mb_{b}": f"{r[f'mb_{b}']:,.0f} MB", f"agree_{b}": f"{k / n:.2f} ({k} of {n}, Wilson 95% {lo:.2f}-{hi:.2f})",
+                    f"kl_{b}": f(r[f"kl_{b}"], ".3f")})
     return out
 
 

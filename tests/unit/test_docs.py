@@ -93,7 +93,9 @@ TYPED = re.compile(r"(?<![\w.-])\d+\.\d+(?![\w.])|\b\d+(?:\.\d+)?%")
 ALLOWED = {"0.1", "0.9", "0.80", "0.90", "0.8", "1.0", "1.5", "1.6", "2.5", "3.0", "95%",
            "0.5", "0.50",  # chance of a ranking share
            "0.05", "0.15", "0.02", "0.2", "0.10", "0.70",  # targets the issues set (hidden knowledge, unmasking)
-           "0.6", "0.3"}  # settings of the planted benchmark (entangled cosine, Latent Scaling cut-offs)
+           "0.6", "0.3",  # settings of the planted benchmark (entangled cosine, Latent Scaling cut-offs)
+           "5%",  # a test's nominal level, the dead-latent target
+           "90%", "10%"}  # the energy share of a delta's rank, the train / held-out split, the dense-latent cut
 
 
 def test_every_documented_number_comes_from_its_results_file():
