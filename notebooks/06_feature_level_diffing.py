@@ -41,8 +41,12 @@ cc = load_dictionary(shipped_crosscoder("default"))
 # ## Latent classes, Latent Scaling, and the causal test
 # `explain_crosscoder` classes the latents (Latent Scaling on held-out chat interactions), runs the
 # causal test on them (the aligned model's stream at the layer replaced by the base's plus the
-# decoded difference of a latent set: how much of the next-token KL does each set close?) and
-# reads out the latents worth a look. A few interactions here; `interp demo` runs 48.
+# decoded difference of a latent set and of the decoder biases: how much of the next-token KL does
+# each set close?) and reads out the latents worth a look. "Every latent" checks the dictionary's
+# fidelity to the difference (what is left is the difference of the two reconstruction errors); a
+# smaller set's share is not its contribution ("bias only" moves the stream away from the aligned
+# model, and latents outside a set are zeroed). A few interactions here; `interp demo` runs 48, and
+# `interp dictionary --read` reads a crosscoder again on a fresh corpus.
 
 # %%
 found = explain_crosscoder(pair, cc, layer=cc.cfg["hook_layer"], scale=cc.cfg["input_scale"], n_exchanges=8,
