@@ -50,9 +50,9 @@ class CrosscoderFindings(Result):
                "aligned_only_by_norm": int((self.classes["class"] == "aligned-only").sum()),
                "aligned_only_genuine": int((self.classes.final_class == "aligned-only").sum()),
                "base_only_genuine": int((self.classes.final_class == "base-only").sum()),
-               # an empty set is the bias difference alone: NaN, not the bias's figure under another name
+               # an empty set is the bias difference alone: None (JSON null), not the bias's figure renamed
                "closed_by_genuine_aligned_only": float(c.loc[genuine[0], "closed"])
-               if genuine and int(c.loc[genuine[0], "n_latents"]) > 0 else float("nan"),
+               if genuine and int(c.loc[genuine[0], "n_latents"]) > 0 else None,
                "closed_by_random_control": float(random.closed.mean()) if len(random) else float("nan"),
                "closed_by_every_latent": float(c.loc["every latent", "closed"]) if "every latent" in c.index else float("nan"),
                "closed_by_bias_only": float(c.loc["bias only", "closed"]) if "bias only" in c.index else float("nan")}
@@ -154,8 +154,10 @@ def add_dictionary_section(report, found: CrosscoderFindings, out: "str | Path |
                 f"{s['base_only_genuine']} genuine base-only.{fve}")
     for kind, caption in (("classes", "Latents by relative decoder norm, shaded by the class after Latent Scaling."),
                           ("causal", "Causal test on held-out chat interactions: the aligned model's stream at the layer "
-                                     "replaced by the base's plus the decoded difference of each latent set; share of the "
-                                     "next-token KL closed, by token kind (95% intervals over interactions).")):
+                                     "replaced by the base's plus the decoded difference of each latent set and of the decoder "
+                                     "biases; share of the next-token KL closed, by token kind (95% intervals over "
+                                     "interactions). 'Every latent' checks the dictionary's fidelity; a smaller set's "
+                                     "share is not its contribution.")):
         fig = found.figure(kind)
         if out is not None:
             export(fig, Path(out) / f"crosscoder_{kind}.html")
