@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from benchmarks import provenance
+from interp.stats import rate_ci
 
 ROOT = provenance.ROOT
 B = ROOT / "benchmarks"
@@ -363,11 +364,10 @@ def _crosscoder() -> dict[str, str]:
         "width": str(d["width"]), "k": str(d["k"]), "steps": str(d["steps"]),
         "train_minutes": f"{d['train_seconds'] / 60:.0f} min",
         "read_corpus_tokens": f"{r['corpus_tokens']:,}", "read_corpus_texts": f"{r['corpus_texts']:,}",
-        "read_layer": str(r["layer"]), "read_ls_rows": f"{r['ls_rows']:,}", "read_minutes": f"{r['seconds'] / 60:.0f} min",
+        "read_ls_rows": f"{r['ls_rows']:,}", "read_minutes": f"{r['seconds'] / 60:.0f} min",
         "fresh_fve_base": f(fresh["fve_base"], ".3f"), "fresh_fve_aligned": f(fresh["fve_aligned"], ".3f"),
         "fresh_l0": f(fresh["l0"], ".1f"), "fresh_dead_pct": f(100 * fresh["dead"], ".1f") + "%",
-        "fresh_tokens": f"{fresh['tokens']:,}",
-        "aligned_only": str(fi["aligned_only_by_norm"]), "aligned_only_genuine": str(fi["aligned_only_genuine"]),
+        "aligned_only": str(fi["aligned_only_by_norm"]),
         "base_only": str(fi["base_only_genuine"]), "exchanges": str(fi["exchanges"]),
         "classes_by_norm": ", ".join(f"{k} {v}" for k, v in sorted(r["classes_by_norm"].items())),
         "classes_after_ls": ", ".join(f"{k} {v}" for k, v in sorted(r["classes_after_latent_scaling"].items())),
@@ -391,10 +391,9 @@ def _crosscoder() -> dict[str, str]:
     tokens = {c["kind"]: c["tokens"] for c in causal}
     out.update({f"kl_{k}": f(kl.get(k)) for k in kinds})
     out["causal_tokens"] = f"{int(tokens['all']):,}"
-    for key, name in (("top32", "top 32 by relative norm"), ("every", "every latent"), ("bias", "bias only")):
-        for k in kinds:
-            if k in sets.get(name, {}):
-                out[f"{key}_{k}"] = f(sets[name][k]["closed"], ".3f")
+    for k in kinds:
+        if k in sets.get("every latent", {}):
+            out[f"every_{k}"] = f(sets["every latent"][k]["closed"], ".3f")
     rand = [c for c in causal if c["set"].startswith("random")]
     nats = []  # per token kind, the KL itself (nats/token) for the sets a reader compares
     for k in kinds:
@@ -405,15 +404,6 @@ def _crosscoder() -> dict[str, str]:
     out.update({f"kl_bias_{k}": f(sets.get("bias only", {}).get(k, {}).get("kl_with_set")) for k in kinds})
     out["nats"] = table(["tokens", "n", "base stream", "bias difference only", "bias + top 32 by relative norm",
                          "bias + random 32", "bias + every latent"], nats)
-    bias = sets.get("bias only", {})
-    for k in kinds:
-        vals = [num(c["closed"]) for c in rand if c["kind"] == k]
-        out[f"random_{k}"] = _span(vals, ".3f")
-        if k in bias:  # every set carries the bias difference: what its latents add beyond it
-            b = num(bias[k]["closed"])
-            out[f"random_beyond_bias_{k}"] = _span([v - b for v in vals], ".2f")
-            if k in sets.get("top 32 by relative norm", {}):
-                out[f"top32_beyond_bias_{k}"] = f(num(sets["top 32 by relative norm"][k]["closed"]) - b, ".2f")
     return out
 
 
@@ -437,9 +427,7 @@ def _diffing() -> dict[str, str]:
            "prompts": str(sh["prompts"]), "tokens": str(sh["tokens"]),
            "mean_kl": f(sh["mean_kl"], ".1f"), "mean_kl_ci": _span(sh["mean_kl_ci"], ".1f"),
            "kl_first5": _pct(sh["kl_share_first_5"]), "kl_first5_ci": _span([100 * v for v in sh["kl_share_first_5_ci"]], ".0f") + "%",
-           "kl_first5_without_stop": _pct(sh["kl_share_first_5_without_stop"]),
-           "token_first5": _pct(sh["token_share_first_5"]),
-           "layers": str(sim["layers"])}
+           "token_first5": _pct(sh["token_share_first_5"])}
     for c in ("shifted", "marginal", "unshifted"):
         out[f"{c}"] = _pct(sh[f"{c}_rate"])
         out[f"{c}_ci"] = _span([100 * v for v in sh[f"{c}_rate_ci"]], ".0f") + "%"
@@ -449,8 +437,6 @@ def _diffing() -> dict[str, str]:
             for r in d["tables"]["representation_similarity"]]
     out["similarity_table"] = table(["layer", "cosine", "linear CKA", "cosine without massive dims",
                                      "CKA without massive dims", "CKA standardised", "massive dims"], rows)
-    kl = d["tables"]["response_kl_by_position"]
-    out["kl_position_0"] = f(kl[0]["mean_kl"], ".1f")
     return out
 
 
@@ -478,18 +464,7 @@ def _lens() -> dict[str, str]:
             "n": str(le["n"]), "base_last_rank": f"{le['base_last_layer_median_rank']:.0f}",
             "aligned_last_rank": f"{le['aligned_last_layer_median_rank']:.0f}",
             "aligned_best_rank": f"{le['aligned_best_median_rank']:.0f}", "aligned_best_layer": str(aligned_best),
-            "base_surfaces": surfaces("base"), "aligned_surfaces": surfaces("aligned"),
-            "last_layer": str(max(by))}
-
-
-def _wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson 95% interval of a share k/n (as interp.stats.rate_ci)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    c = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
-    return mid - c, mid + c
+            "base_surfaces": surfaces("base"), "aligned_surfaces": surfaces("aligned")}
 
 
 @entry("knowledge_popularity", B / "results_knowledge_default.json")
@@ -510,7 +485,7 @@ def _knowledge_popularity() -> dict[str, str]:
         row = [b + 1, f"{first['low']:,.0f} - {first['high']:,.0f}", first["n"]]
         for m in models:
             k = known[(m, b)]
-            lo, hi = _wilson(k["known"] * k["n"], k["n"])
+            lo, hi = rate_ci(round(k["known"] * k["n"]), k["n"])
             row.append(f"{k['known']:.2f} ({lo:.2f}-{hi:.2f})")
         rows.append(row)
     out = {"table": table(["decile", "population", "facts"] + [f"{m}: known share (Wilson 95%)" for m in models], rows),
@@ -551,7 +526,7 @@ def _pair_bench() -> dict[str, str]:
            "mb_fp32": f"{r['mb_fp32']:,.0f} MB"}
     for b in ("8bit", "4bit"):
         k = int(r[f"top1_agree_{b}"])
-        lo, hi = _wilson(k, n)
+        lo, hi = rate_ci(k, n)
         out.update({f"mb_{b}": f"{r[f'mb_{b}']:,.0f} MB", f"agree_{b}": f"{k / n:.2f} ({k} of {n}, Wilson 95% {lo:.2f}-{hi:.2f})",
                     f"kl_{b}": f(r[f"kl_{b}"], ".3f")})
     return out
