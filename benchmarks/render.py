@@ -10,16 +10,16 @@ so a page cannot show a number its results file does not hold.
 ``python -m benchmarks.render NAME`` prints an entry's keys and values.
 """
 
-import csv
 import json
-import math
 import re
 import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from benchmarks import provenance
+from benchmarks import provenance, render_demo
+from benchmarks.fmt import f, g, jsonl, num, rng, rows_csv, table, wilson  # noqa: F401  (formatting: benchmarks.fmt)
+from benchmarks.fmt import pct as _pct, span as _span
 from interp.stats import rate_ci
 
 ROOT = provenance.ROOT
@@ -29,66 +29,6 @@ RECIPE = ROOT / "data" / "aligned" / "default" / "recipe.json"
 __all__ = ["ENTRIES", "MACRO", "expand", "provenance_block"]
 
 MACRO = re.compile(r"\{\{\s*([a-z_0-9]+)\.([a-z_0-9]+)\s*\}\}")
-
-
-# --- reading and formatting -------------------------------------------------------------------------
-
-def jsonl(name: str) -> list[dict]:
-    return [json.loads(line) for line in (B / name).read_text().splitlines() if line.strip()]
-
-
-def rows_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def num(x) -> float | None:
-    if x is None or x == "":
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
-
-
-def f(x, spec: str = ".2f") -> str:
-    v = num(x)
-    return "-" if v is None else format(v, spec)
-
-
-def g(x) -> str:
-    """A small difference in scientific notation: ``6e-08``, ``0`` for zero."""
-    v = num(x)
-    if v is None:
-        return str(x)
-    return "0" if v == 0 else f"{v:.0e}"
-
-
-def rng(values, spec: str = ".2f") -> str:
-    vals = [num(v) for v in values if num(v) is not None]
-    if not vals:
-        return "-"
-    lo, hi = min(vals), max(vals)
-    return format(lo, spec) if format(lo, spec) == format(hi, spec) else f"{lo:{spec}}-{hi:{spec}}"
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    def cell(v):
-        return str(v).replace("|", "\\|").replace("\n", " ")
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def wilson(p: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    k = p * n
-    den = 1 + z * z / n
-    centre = (k / n + z * z / (2 * n)) / den
-    half = z * math.sqrt(k / n * (1 - k / n) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 # --- entries: one per analysis, each drawing on its results files -------------------------------------
@@ -337,15 +277,6 @@ def _difflens() -> dict[str, str]:
     return out
 
 
-def _span(values, spec: str) -> str:
-    """``low to high`` (readable with negative numbers); one value where they round alike."""
-    vals = sorted(v for v in values if v is not None)
-    if not vals:
-        return "-"
-    lo, hi = (re.sub(r"^-(0\.0*)$", r"\1", format(v, spec)) for v in (vals[0], vals[-1]))
-    return lo if lo == hi else f"{lo} to {hi}"
-
-
 @entry("crosscoder", B / "results_crosscoder_default.json", B / "results_crosscoder_read_default.json")
 def _crosscoder() -> dict[str, str]:
     """Training and held-out statistics from the run that built the shipped crosscoder; classes,
@@ -405,11 +336,6 @@ def _crosscoder() -> dict[str, str]:
     out["nats"] = table(["tokens", "n", "base stream", "bias difference only", "bias + top 32 by relative norm",
                          "bias + random 32", "bias + every latent"], nats)
     return out
-
-
-def _pct(x, spec: str = ".0f") -> str:
-    v = num(x)
-    return "-" if v is None else format(100 * v, spec) + "%"
 
 
 @entry("diffing", B / "results_diff_default.json")
@@ -781,6 +707,17 @@ def provenance_block(files: list[Path]) -> str:
             out.append(f'!!! danger "Measured {meta["date"]}: the code changed since and nobody has reviewed it"\n'
                        f"    {body} `python -m benchmarks.provenance status` lists the changes.")
     return "\n\n".join(out)
+
+
+def _register(module) -> None:
+    """Add the entries of an entry module beside this one (each keeps its own results files)."""
+    for name, (files, fn) in module.ENTRIES.items():
+        if name in ENTRIES:
+            raise KeyError(f"results entry {name!r} is defined twice")
+        ENTRIES[name] = (files, cache(fn))
+
+
+_register(render_demo)
 
 
 @cache

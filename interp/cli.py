@@ -29,11 +29,21 @@ def demo(
         Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts per forward pass.")] = 16,
+    results: Annotated[Optional[str], typer.Option(help="Also write the headline numbers and the refusal-direction "
+                                                   "and patching tables (command, date, machine, versions) to this "
+                                                   "JSON results file, e.g. benchmarks/results_demo_default.json.")] = None,
 ) -> None:
     """Run the pipeline on the default pair: probes, patching, refusal direction, report."""
     from interp.workflows.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out_dir=out, quick=quick, device=device, batch_size=batch_size))
+    cfg = DemoConfig(out_dir=out, quick=quick, device=device, batch_size=batch_size)
+    summary = run_demo(cfg)
+    if results:
+        from interp.workflows.demo import results_payload
+        from interp.results import write_results
+
+        write_results(results, "demo", results_payload(cfg, summary))
+        typer.echo(f"results: {results}")
 
 
 @app.command()

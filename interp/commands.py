@@ -184,6 +184,7 @@ def patch_command(
     attribution: Annotated[bool, typer.Option(help="Also run attribution patching and compare it with the exact sweep.")] = False,
     device: Annotated[Optional[str], typer.Option(help="'cpu' or 'cuda' (default: cuda if available).")] = None,
     base: BaseOpt = None, aligned: AlignedOpt = None, chat_template: TemplateOpt = None,
+    results: ResultsOpt = None,
 ) -> None:
     """Cross-model patching on held-out questions the aligned model refuses (metric: logit of the
     answer's first token minus that of "I")."""
@@ -203,9 +204,9 @@ def patch_command(
     t0 = time.perf_counter()
     exact = cross_model_sweep(p, q.text.tolist(), metric, **args)
     t_exact = time.perf_counter() - t0
-    name = f"patching_{kind.value}_{direction.value.replace('->', '_to_')}"
-    save_artifacts(out, name, exact.to_frame(), exact.figure())
-    typer.echo(f"{name}: clean {exact.clean:.3f}, best cell {exact.to_frame().sort_values('value').iloc[-1].to_dict()}"
+    stem = f"patching_{kind.value}_{direction.value.replace('->', '_to_')}"
+    save_artifacts(out, stem, exact.to_frame(), exact.figure())
+    typer.echo(f"{stem}: clean {exact.clean:.3f}, best cell {exact.to_frame().sort_values('value').iloc[-1].to_dict()}"
                f" ({t_exact:.1f} s)")
     if attribution:
         if kind == Kind.head:
@@ -219,6 +220,16 @@ def patch_command(
         save_artifacts(out, f"attribution_{kind.value}", est.to_frame(), est.figure())
         (Path(out) / f"attribution_{kind.value}.json").write_text(json.dumps(stats, indent=1))
         typer.echo(f"attribution vs exact: {json.dumps(stats)}")
+    if results:
+        from interp.results import write_results
+
+        payload = {"pair": name or {"base": base, "aligned": aligned}, "kind": kind.value, "direction": direction.value,
+                   "n": len(q), "questions": what, "clean": exact.clean, "seconds_exact": round(t_exact, 2),
+                   "exact": json.loads(exact.to_frame().to_json(orient="records"))}
+        if attribution:
+            payload["attribution"] = stats
+        write_results(results, "patch", payload)
+        typer.echo(f"results: {results}")
 
 def diff_command(
     out: Annotated[str, typer.Option(help="Folder for the results.")] = "out/results",

@@ -59,9 +59,9 @@ class Result:
         return f"<b>{type(self).__name__}</b> ({len(frame)} rows){head}{rows}"
 
 
-def write_results(path, subcommand: str, payload: dict, *, device: str = "cpu") -> dict:
+def write_results(path, subcommand: str, payload: dict, *, device: str = "cpu", command: str | None = None) -> dict:
     """Write a command's measurement to the JSON results file ``path`` (atomically): the command as
-    typed (``interp <subcommand> ...``), the date, the machine, the package versions and
+    typed (``interp <subcommand> ...``, or ``command`` as a script passes it), the date, the machine, the package versions and
     ``payload``. Used by the commands' ``--results`` option; the docs render their numbers from such
     files (``benchmarks/render.py``), whose provenance sidecar ``python -m benchmarks.provenance
     record`` adds.
@@ -83,7 +83,8 @@ def write_results(path, subcommand: str, payload: dict, *, device: str = "cpu") 
     from interp.versions import versions
 
     args = sys.argv[1:]
-    command = ("interp " + " ".join(shlex.quote(a) for a in args)) if args[:1] == [subcommand] else f"interp {subcommand}"
+    if command is None:  # a script passes its own command line
+        command = ("interp " + " ".join(shlex.quote(a) for a in args)) if args[:1] == [subcommand] else f"interp {subcommand}"
     record = {"command": command, "date": datetime.date.today().isoformat(),
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "torch_threads": torch.get_num_threads(), "device": device},

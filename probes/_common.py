@@ -23,7 +23,37 @@ def parser(description: str, default_run: str) -> argparse.ArgumentParser:
     ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples for confidence intervals")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument("--results", default=None,
+                    help="also write every task's selected layer, per-layer table and extra numbers (command, date, "
+                         "machine, versions) to this JSON results file, e.g. benchmarks/results_probes_knowledge_default.json")
     return ap
+
+
+#: What this run measured, task by task (``write`` and ``record`` add to it; ``finish`` writes it once, at the end).
+RESULTS: dict = {}
+
+
+def record(name: str, payload) -> None:
+    """Keep ``payload`` (a DataFrame or anything JSON-ready) under ``name`` for the results file."""
+    if isinstance(payload, pd.DataFrame):
+        payload = json.loads(payload.to_json(orient="records"))
+    RESULTS[name] = payload
+
+
+def finish(args: argparse.Namespace, script: str, started: float) -> None:
+    """Write the results file named by ``--results`` (nothing without it): one JSON file, written
+    atomically at the end of a run that completed, so a crashed run leaves the previous file intact."""
+    if not args.results:
+        return
+    import shlex
+
+    from interp.results import write_results
+
+    argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    write_results(args.results, "", {"script": script, "args": {k: v for k, v in vars(args).items() if k != "results"},
+                                     "seconds": round(time.time() - started, 1), "tasks": RESULTS},
+                  command=f"python probes/{script} {argv}".strip())
+    print(f"results: {args.results}")
 
 
 def layers_arg(spec: str, n_layers: int) -> list[int]:
@@ -77,6 +107,7 @@ def write(out: Path, name: str, frame: pd.DataFrame, started: float, extra: dict
     meta = {"name": name, "seconds": round(time.time() - started, 1), "selected_on_validation": chosen.to_dict("records"),
             **(extra or {})}
     (out / f"{name}.json").write_text(json.dumps(meta, indent=1))
+    record(name, {**meta, "by_layer": json.loads(table.reset_index().to_json(orient="records"))})
     print(f"\n== {name} (logistic probe {metric} by layer; test split) ==")
     print(table.to_string())
     if not chosen.empty:

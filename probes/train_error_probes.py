@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from datasets import Dataset
 
-from _common import ROOT, layers_arg, out_dir, parser, write
+from _common import ROOT, finish, layers_arg, out_dir, parser, record, write
 
 from interp import encode, load_pair
 from interp.behavior import answer_logprobs, generate
@@ -84,6 +84,7 @@ def main() -> None:
     if "bbm" in parts:
         if not BBM.is_file():
             print(f"bbm: skipped, {BBM} is absent")
+            finish(args, "train_error_probes.py", started)
             return
         bbm = load_big_bench_mistake(BBM)
         keep = sorted(set(bbm["trace"]))[: 40 if args.quick else 120]
@@ -91,6 +92,8 @@ def main() -> None:
         b_store = cache_activations(pair, bbm, positions=["last"], out_dir=out / "cache_bbm", **kw)
         b_frame, _ = probe_store(b_store, n_boot=args.n_boot)
         write(out, "big_bench_mistake_multistep_arithmetic", b_frame, started, metric="auroc")
+        record("big_bench_mistake_traces", len(keep))
+    finish(args, "train_error_probes.py", started)
 
 
 def statements(pair, args, out, kw, started) -> None:
@@ -107,6 +110,8 @@ def own_vs_confidence(pair, args, out, kw) -> None:
     rows = []
     for side in ("base", "aligned"):
         own = own_answers(pair, side, qs, args.batch_size)
+        record(f"own_answers_{side}_counts", {"questions": len(qs), "numeric_answers": 0 if own is None else len(own),
+                                              "right": 0 if own is None else int(sum(own["label"]))})
         if own is None or len(set(own["label"])) < 2 or len(own) < 20:
             n_own = 0 if own is None else len(own)
             print(f"{side}: {n_own} numeric answers to {len(qs)} questions: too few (or one class only) to probe")
@@ -145,6 +150,7 @@ def own_vs_confidence(pair, args, out, kw) -> None:
                          "n_test": int(len(y)), "accuracy_of_model": float(np.mean(own["label"]))})
     own_table = pd.DataFrame(rows)
     own_table.to_csv(out / "own_answers_vs_confidence.csv", index=False)
+    record("own_answers_vs_confidence", own_table)
     print("\n== own answers: probe AUROC vs output-confidence baselines (test split) ==")
     print(own_table.to_string(index=False))
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from _common import aligned_facts, layers_arg, out_dir, parser, selected, write
+from _common import aligned_facts, finish, layers_arg, out_dir, parser, selected, write
 
 from interp import load_pair
 from interp.cache import cache_activations
@@ -107,6 +107,7 @@ def main() -> None:
     ku_frame, _ = probe_store(ku, n_boot=args.n_boot)
     ku_frame["task"] = "known vs unknown (geography questions)"
     write(out, "known_vs_unknown", ku_frame, started, {"n": len(geo), "known_share": float(np.mean(geo["label"]))})
+    finish(args, "train_knowledge_probes.py", started)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import torch
 
-from _common import ROOT, layers_arg, out_dir, parser, selected, write
+from _common import ROOT, finish, layers_arg, out_dir, parser, record, selected, write
 
 from interp import load_pair
 from interp.cache import cache_activations
@@ -67,6 +67,9 @@ def main() -> None:
     (out / "truth_generalisation.txt").write_text(table.to_string())
     print("\n== truth probe (fitted on cities) accuracy on other datasets ==")
     print(table.to_string())
+    record("truth_at_selected_layer", at)
+    record("truth_datasets", {name: len(ds) for name, ds in tests.items()})
+    finish(args, "train_truth_probes.py", started)
 
 
 if __name__ == "__main__":

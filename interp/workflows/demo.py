@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DemoConfig", "run_demo", "probe_summary"]
+__all__ = ["DemoConfig", "run_demo", "probe_summary", "results_payload"]
 
 
 @dataclass
@@ -73,6 +73,21 @@ def probe_summary(result) -> dict:
                         "control_seen_entities": round(float(r.control_seen_entities), 3),
                         "selectivity": round(float(r.selectivity), 3), "p_any_layer": round(float(r.p_any_layer), 4)}
     return out
+
+
+def results_payload(cfg: DemoConfig, summary: dict) -> dict:
+    """What ``interp demo --results FILE`` records beside the command and the machine: the sizes, the
+    summary and the tables the documentation renders (the refusal direction's layer selection and
+    held-out measures, the patching sweep per layer and position, the probes at every layer)."""
+    out = Path(cfg.out_dir)
+    tables = {}
+    for name in ("refusal_direction", "refusal_direction_selection", "patching", "probes_chemistry"):
+        path = out / f"{name}.csv"
+        if path.is_file():
+            frame = pd.read_csv(path)
+            tables[name] = json.loads(frame.to_json(orient="records"))
+    return {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+            "summary": summary, "tables": tables}
 
 
 def _step(msg: str) -> None:

@@ -5,20 +5,29 @@ import json
 import pandas as pd
 import pytest
 
-from interp.workflows.demo import DemoConfig, run_demo
+from interp.workflows.demo import DemoConfig, results_payload, run_demo
 from tests.browser import check_report, chromium_path
 
 pytestmark = pytest.mark.integration
 
 
 def test_demo_quick_writes_the_report_and_finds_suppressed_knowledge(tmp_path):
-    summary = run_demo(DemoConfig(out_dir=str(tmp_path), quick=True))
+    cfg = DemoConfig(out_dir=str(tmp_path), quick=True)
+    summary = run_demo(cfg)
     report = (tmp_path / "report.html").read_text()
     assert report.count("plotly-graph-div") >= 9 and "Configuration and versions" in report
     assert report.count("<script") >= 1 and "src=\"https://cdn.plot.ly" not in report  # self-contained
     for name in ("probes_chemistry.csv", "probes_chemistry.html", "patching.csv", "refusal_direction.csv", "summary.json"):
         assert (tmp_path / name).is_file(), name
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    # What `interp demo --results FILE` records: the summary and the tables the documentation renders,
+    # the same rows the demo wrote to its folder.
+    payload = results_payload(cfg, summary)
+    assert payload["summary"] == summary and payload["config"]["quick"] is True
+    refusal = pd.read_csv(tmp_path / "refusal_direction.csv")
+    assert [r["measure"] for r in payload["tables"]["refusal_direction"]] == refusal.measure.tolist()
+    assert len(payload["tables"]["patching"]) == len(pd.read_csv(tmp_path / "patching.csv"))
+    assert {int(r["layer"]) for r in payload["tables"]["refusal_direction_selection"]} == set(cfg.direction_layers)
     # Suppressed but present: at the layer chosen on validation elements, the refused facts are
     # decodable above chance.
     aligned = summary["probe"]["aligned"]

@@ -1,4 +1,5 @@
 import json
+import pytest as _pytest
 
 from typer.testing import CliRunner
 
@@ -78,7 +79,6 @@ def test_analysis_commands_name_bad_arguments(tmp_path):
 
 
 def test_layers_argument():
-    import pytest as _pytest
     import typer
 
     from interp.commands import _layers
@@ -102,11 +102,18 @@ def test_patch_diff_and_knowledge_run_on_any_pair_given_on_the_command_line(tiny
     grading runs on both sides."""
     pair = ["--base", str(tiny_gemma_dir), "--aligned", str(tiny_gemma_dir), "--chat-template", "gemma", "--device", "cpu"]
     out = tmp_path / "results"
-    result = runner.invoke(app, ["patch", "--out", str(out), "--n", "2", *pair])
+    results = tmp_path / "results_patch.json"
+    result = runner.invoke(app, ["patch", "--out", str(out), "--n", "2", "--attribution", "--results", str(results), *pair])
     assert result.exit_code == 0, result.output
     assert "patching over 2 held-out element-symbol questions (0 refused + 2 not answered correctly)" in result.output
     frame = __import__("pandas").read_csv(out / "patching_resid_pre_base_to_aligned.csv")
     assert len(frame) == 2 * 2 and set(frame.position) == {"span_last", "last"}
+    # --results: the record the docs render, holding what the command wrote to its folder
+    record = json.loads(results.read_text())
+    stats = json.loads((out / "attribution_resid_pre.json").read_text())
+    assert record["command"].startswith("interp patch") and record["versions"]["transformers"] and record["n"] == 2
+    assert record["attribution"] == stats
+    assert [r["value"] for r in record["exact"]] == _pytest.approx(frame.value.tolist(), abs=1e-4)
     result = runner.invoke(app, ["diff", "--out", str(out), "--n", "4", "--max-new-tokens", "3", *pair])
     assert result.exit_code == 0, result.output
     assert '"changed_matrices": 0' in result.output  # the same weights on both sides

@@ -1,0 +1,127 @@
+"""Rendered numbers of ``interp demo`` (full sizes) and ``interp patch --attribution`` on the default
+pair: the refusal direction's selection and held-out measures, the base -> aligned patching curve,
+the demo's probe headline, and attribution patching against the exact sweep.
+
+Each function returns ``{key: string}``; :mod:`benchmarks.render` registers them in its
+``ENTRIES`` (with :data:`ENTRIES` here) and pages write ``{{ name.key }}``.
+"""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.fmt import B, f, num, pct, span, table
+
+__all__ = ["ENTRIES"]
+
+DEMO = B / "results_demo_default.json"
+ATTRIBUTION = {kind: B / f"results_patch_{kind}_default.json" for kind in ("resid_pre", "attn_out", "mlp_out")}
+
+#: name -> (results files, function)
+ENTRIES: dict[str, tuple[list[Path], Callable[[], dict[str, str]]]] = {}
+
+
+def _entry(name: str, *files: Path):
+    def wrap(fn):
+        ENTRIES[name] = (list(files), fn)
+        return fn
+    return wrap
+
+
+def _minutes(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
+def _ci(lo, hi, spec: str = ".2f") -> str:
+    return "-" if num(lo) is None or num(hi) is None else f"{format(num(lo), spec)}-{format(num(hi), spec)}"
+
+
+@_entry("demo", DEMO)
+def _demo() -> dict[str, str]:
+    """``interp demo --results``: the refusal direction, the patching curve, the probe headline."""
+    d = json.loads(DEMO.read_text())
+    sm, tables = d["summary"], d["tables"]
+    out = {"seconds": _minutes(sm["seconds"]), "quick": "yes" if d["config"]["quick"] else "no"}
+    # The refusal direction: candidate layers (validation sets) and the held-out measures.
+    layer = int(sm["refusal_direction"]["layer"])
+    rows = []
+    for r in tables["refusal_direction_selection"]:
+        mark = (lambda s: f"**{s}**") if int(r["layer"]) == layer else (lambda s: s)
+        rows.append([mark(f"{int(r['layer'])}{' (selected)' if int(r['layer']) == layer else ''}"),
+                     mark(f"{f(r['refusal_rate_ablated'])} ({_ci(r['ci_low'], r['ci_high'])})"), mark(f(r["kl"]))])
+    n_val = int(tables["refusal_direction_selection"][0]["n"])
+    out["selection_table"] = table(["candidate layer", f"refusal rate on validation chemistry, direction ablated "
+                                    f"(n = {n_val}, Wilson 95%)", "next-token KL on validation geography"], rows)
+    measures = {r["measure"]: r for r in tables["refusal_direction"]}
+    out["measures_table"] = table(["measure (held-out)", "value", "95% CI", "n"], [
+        [m, f(r["value"], ".3f"), _ci(r["ci_low"], r["ci_high"], ".3f"), int(r["n"])] for m, r in measures.items()])
+    out["layer"] = str(layer)
+    out["n_val"] = str(n_val)
+
+    def value(prefix: str) -> float:
+        return next(float(r["value"]) for m, r in measures.items() if m.startswith(prefix))
+    before, after = value("aligned refuses held-out refused"), value("... with the direction ablated: refuses")
+    answers = value("... with the direction ablated: answers correctly")
+    base_right = value("base answers the same prompts correctly")
+    induced = value("... with the direction added: refuses")
+    out["ablation_reading"] = (
+        f"Ablating the direction takes the held-out refusal rate from {f(before)} to {f(after)}"
+        + (" (the refusal is gone)" if after == 0 else "")
+        + f", but the ablated model answers {pct(answers)} of those questions correctly against the base's "
+        f"{pct(base_right)}: removing the refusal does not bring the answers back. Adding the direction to answered "
+        f"questions makes the aligned model refuse {pct(induced)} of them.")
+    # The demo's probe headline (the layer chosen on validation elements).
+    for side in ("base", "aligned"):
+        p = sm["probe"][side]
+        out[f"probe_{side}"] = f(p["accuracy"], ".3f")
+        out[f"probe_{side}_layer"] = str(p["layer"])
+        out[f"probe_{side}_ci"] = _ci(*p["ci"], ".3f")
+        out[f"probe_{side}_control"] = f(p["control_seen_entities"])
+        out[f"probe_{side}_p"] = f(p["p_any_layer"], ".3f")
+        out[f"probe_{side}_selectivity"] = f(p["selectivity"], ".3f")
+    out["probe_n_test"] = str(sm["probe_n_test"])
+    # Base -> aligned patching, every layer at the two marked positions.
+    pt = sm["patching"]
+    out["patch_prompts"] = str(pt["prompts"])
+    out["patch_clean"] = f(pt["clean_logit_diff"])
+    curve: dict[int, dict[str, dict]] = {}
+    for r in tables["patching"]:
+        curve.setdefault(int(r["layer"]), {})[r["position"]] = r
+    out["patch_table"] = table(
+        ["layer", "patched at the last prompt token (95% CI over prompts)", "patched at the element's last token"],
+        [[layer_, f"{f(c['last']['value'])} ({span([c['last']['ci_low'], c['last']['ci_high']], '.2f')})",
+          f"{f(c['span_last']['value'])} ({span([c['span_last']['ci_low'], c['span_last']['ci_high']], '.2f')})"]
+         for layer_, c in sorted(curve.items())])
+    clean = float(pt["clean_logit_diff"])
+    span_move = max(abs(float(c["span_last"]["value"]) - clean) for c in curve.values())
+    out["patch_span_max_move"] = f(span_move, ".1f")
+    last = {layer_: float(c["last"]["value"]) - clean for layer_, c in curve.items()}
+    out["patch_last_final"] = f(curve[max(curve)]["last"]["value"])
+    out["patch_last_final_layer"] = str(max(curve))
+    out["patch_last_flat_until"] = str(max([layer_ for layer_ in sorted(last) if all(abs(last[x]) < 1.0 for x in sorted(last)
+                                                                                  if x <= layer_)], default=-1))
+    return out
+
+
+@_entry("attribution", *ATTRIBUTION.values())
+def _attribution() -> dict[str, str]:
+    """``interp patch --attribution --kind K --results ...`` for the three hook kinds."""
+    rows, out = [], {}
+    for kind, path in ATTRIBUTION.items():
+        d = json.loads(path.read_text())
+        a = d["attribution"]
+        best = max(d["exact"], key=lambda r: float(r["value"]))
+        rows.append([kind, f"{f(a['pearson'])} ({span(a['pearson_ci'], '.2f')})",
+                     f"{f(a['spearman'])} ({span(a['spearman_ci'], '.2f')})", f(a["sign_agreement"]),
+                     "yes" if a["same_top_cell"] else "no", f"{f(a['seconds_exact'], '.1f')} s / {f(a['seconds_attribution'], '.1f')} s",
+                     f"{f(a['cost_ratio'], '.1f')}x", f"layer {int(best['layer'])} at {best['position']}: {f(best['value'])}"])
+        out[f"{kind}_best_layer"] = str(int(best["layer"]))
+        out[f"{kind}_best_position"] = str(best["position"])
+        out[f"{kind}_best"] = f(best["value"])
+        out["clean"] = f(d["clean"])
+        out["n"] = str(d["n"])
+        out["cells"] = str(a["cells"])
+    out["table"] = table(["hook", "Pearson (95% Fisher-z)", "Spearman (95%)", "sign agreement", "same top cell",
+                          "time: exact / attribution", "exact over attribution", "largest exact effect"], rows)
+    return out
