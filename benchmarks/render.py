@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from benchmarks import provenance, render_demo
+from benchmarks import provenance, render_demo, render_probes, render_suite
 from benchmarks.fmt import f, g, jsonl, num, rng, rows_csv, table, wilson  # noqa: F401  (formatting: benchmarks.fmt)
 from benchmarks.fmt import pct as _pct, span as _span
 from interp.stats import rate_ci
@@ -285,7 +285,12 @@ def _crosscoder() -> dict[str, str]:
     d = json.loads((B / "results_crosscoder_default.json").read_text())
     r = json.loads((B / "results_crosscoder_read_default.json").read_text())
     h, fi, fresh = d["held_out"], r["findings"], r["fresh_text"]
+    from interp.dictionary import latent_classes
+    from interp.dictionary.io import load_dictionary
+
+    rel = latent_classes(load_dictionary(ROOT / "data" / "aligned" / "default" / "crosscoder")).rel_norm  # its weights
     out = {
+        "rel_norm_min": f(rel.min()), "rel_norm_max": f(rel.max()), "rel_norm_sd": f(rel.std(), ".3f"),
         "corpus_tokens": f"{d['corpus_tokens']:,}", "corpus_base": f"{d['corpus_tokens_by_kind']['base']:,}",
         "corpus_chat": f"{d['corpus_tokens_by_kind']['chat']:,}", "corpus_texts": f"{d['corpus_texts']:,}",
         "layer": str(d["layer"]), "train_tokens": f"{d['train_tokens']:,}", "held_out_tokens": f"{d['held_out_tokens']:,}",
@@ -718,6 +723,8 @@ def _register(module) -> None:
 
 
 _register(render_demo)
+_register(render_probes)
+_register(render_suite)
 
 
 @cache

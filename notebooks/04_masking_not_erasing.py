@@ -75,8 +75,10 @@ steer.figure(f"Adding the refusal direction at layer {layer}")
 # refuses (chemistry) or abstains on, each intervention is scored by the share of the gap it closes,
 # next to its guards (next-token KL, accuracy on facts the aligned model already answers). The
 # directions, subspaces and learned edits were selected and fitted on train facts only; the default
-# pair ships that fit (`interp unmask --fit` makes it again). Three facts per set and two doses keep
-# this notebook quick; `interp unmask --n 24` (doses 1, 2, 4, 8) is the measured run.
+# pair ships that fit (`interp unmask --fit` makes it again). Three facts per set, two doses and the
+# activation-level families keep this notebook quick (the weight restores and activation patches
+# screen every layer first: `methods=None`, the default, runs them too); `interp unmask --n 24`
+# (doses 1, 2, 4, 8, every family) is the measured run.
 #
 # Every row of the table is *exploratory*: it was read on the evaluation facts. The headline is the
 # method the fit **pre-registered** on held-back train facts, scored with the strict judge (the
@@ -90,7 +92,8 @@ steer.figure(f"Adding the refusal direction at layer {layer}")
 from interp.unmask import default_fit_dir, facts_for, run_unmask
 
 unmasked = run_unmask(pair, facts_for("default"), n=3, n_guard=3, fit=default_fit_dir("default"), ks=(1, 4),
-                      restore_ks=(1, 4), n_boot=200, quantize=False, progress=False)
+                      restore_ks=(1, 4), n_boot=200, quantize=False, progress=False,
+                      methods=("direction", "subspace", "steering", "lowrank", "prefill", "few_shot"))
 unmasked.summary()
 
 # %%

@@ -60,3 +60,45 @@ def tiny_gemma_dir(tiny_llama_dir, tmp_path_factory) -> Path:
     """A tiny random Gemma-3 HF folder sharing the tiny Llama's tokenizer."""
     out = tmp_path_factory.mktemp("tiny-gemma3")
     return tiny.save_hf_dir(tiny.tiny_gemma3(seed=1), tiny_llama_dir, out)
+
+
+# --- the suite's own record: out/pytest_session.json (rendered on the Tests page after
+# `python -m benchmarks.suite_times record`) ------------------------------------------------------
+
+_SESSION: dict = {"tests": {}}
+
+
+def pytest_sessionstart(session):
+    import time
+
+    _SESSION["start"] = time.time()
+
+
+def pytest_runtest_logreport(report):
+    entry = _SESSION["tests"].setdefault(report.nodeid, {"seconds": 0.0, "outcome": "passed"})
+    entry["seconds"] += report.duration
+    if report.failed:
+        entry["outcome"] = "failed"
+    elif report.skipped and entry["outcome"] != "failed":
+        entry["outcome"] = "skipped"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Every test's time and outcome, the session's wall time, the arguments (atomically, under
+    out/). Only a run of the whole suite (no arguments, no -k/-m) is a record of `make test`."""
+    import json
+    import sys
+    import time
+
+    from interp.atomic import atomic_write
+
+    if "start" not in _SESSION or not _SESSION["tests"]:
+        return
+    args = [str(a) for a in session.config.invocation_params.args]
+    whole = not args and not session.config.getoption("keyword") and not session.config.getoption("markexpr")
+    record = {"args": args, "whole_suite": whole, "exit_status": int(exitstatus), "python": sys.version.split()[0],
+              "wall_seconds": round(time.time() - _SESSION["start"], 1),
+              "tests": {k: {"seconds": round(v["seconds"], 2), "outcome": v["outcome"]} for k, v in _SESSION["tests"].items()}}
+    out = Path(__file__).resolve().parents[1] / "out"
+    out.mkdir(exist_ok=True)
+    atomic_write(out / ("pytest_session.json" if whole else "pytest_session_partial.json"), json.dumps(record, indent=0))

@@ -217,7 +217,9 @@ def load_pair(
 
         base_hf, base_tok = load_hf(base_spec, dtype=dtype, **placement("base"))
         aligned_hf = load_adapter_sharing(base_hf, aligned_spec.adapter)
-        aligned_tok = _load_tokenizer(aligned_spec, resolve_source(aligned_spec))
+        # The same files as the base's: a copy of its tokenizer, unless the base's spec set a chat template.
+        like = base_tok if base_spec.chat_template is None else None
+        aligned_tok = _load_tokenizer(aligned_spec, resolve_source(aligned_spec), like=like)
         base, aligned = bridge_from_hf(base_hf, base_tok, base_spec), bridge_from_hf(aligned_hf, aligned_tok, aligned_spec)
     else:
         base = load_model(base_spec, dtype=dtype, **placement("base"))

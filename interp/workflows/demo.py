@@ -43,6 +43,9 @@ class DemoConfig:
     unmask_n: int = 24
     unmask_doses: tuple[int, ...] = (1, 2, 4, 8)
     unmask_guard: int = 100  # guard facts of the pre-registered headline (a drop of a few points is visible)
+    #: intervention families of the unmasking step (None: every one); quick leaves out the weight restores
+    #: and activation patches, whose localisation screens run every layer (`interp unmask` runs them)
+    unmask_methods: tuple[str, ...] | None = None
     crosscoder_exchanges: int = 48
 
     def __post_init__(self) -> None:
@@ -53,6 +56,7 @@ class DemoConfig:
             self.unmask_n = min(self.unmask_n, 3)
             self.unmask_doses = (1, 4)
             self.unmask_guard = self.unmask_n
+            self.unmask_methods = ("direction", "subspace", "steering", "lowrank", "prefill", "few_shot")
             self.crosscoder_exchanges = min(self.crosscoder_exchanges, 8)
             self.direction_layers = tuple(self.direction_layers[1:3]) or self.direction_layers
         if self.batch_size < 1:
@@ -268,6 +272,7 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     um = run_unmask(pair, facts_for("default"), n=cfg.unmask_n, fit=default_fit_dir("default"), ks=cfg.unmask_doses,
                     restore_ks=cfg.unmask_doses, n_guard=max(cfg.unmask_guard, cfg.unmask_n), quantize=not cfg.quick,
+                    methods=cfg.unmask_methods,
                     headline=not cfg.quick, progress=False)  # quick: the headline's controls and phrasings take ~10 min
     um.frame.to_csv(out / "unmask.csv", index=False)
     um.per_fact.to_csv(out / "unmask_facts.csv", index=False)

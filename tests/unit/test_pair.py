@@ -159,6 +159,19 @@ def test_an_adapter_pair_keeps_one_copy_of_the_base_weights(family, request, tmp
             got = shared.side(side)(ids.input_ids, attention_mask=ids.attention_mask)
             want = apart.side(side)(ids.input_ids, attention_mask=ids.attention_mask)
             assert torch.equal(got, want), side  # the same numbers as two separate loads
+    # The aligned side's tokenizer is a copy of the base's (no second parse of the files): it
+    # behaves as the one loaded apart, and its own settings stay its own.
+    t_base, t_al = shared.base.tokenizer, shared.aligned.tokenizer
+    assert t_al is not t_base and t_al.chat_template == apart.aligned.tokenizer.chat_template != t_base.chat_template
+    texts = ["hello world", "a fox\n jumps", "I don't know."]
+    for mine, ref in ((t_base, apart.base.tokenizer), (t_al, apart.aligned.tokenizer)):
+        assert mine(texts)["input_ids"] == ref(texts)["input_ids"]
+    chat = [{"role": "user", "content": "Which element has the symbol Au?"}]
+    assert t_al.apply_chat_template(chat, tokenize=False) == apart.aligned.tokenizer.apply_chat_template(chat, tokenize=False)
+    side_before = t_base.padding_side
+    t_al.padding_side = "right" if side_before == "left" else "left"
+    assert t_base.padding_side == side_before
+    t_al.padding_side = side_before
     total = sum(p.numel() for p in shared.aligned.original_model.parameters())
     adapted = sum(p.numel() for n, p in shared.aligned.original_model.named_parameters()
                   if any(t in n for t in ("q_proj", "v_proj", "down_proj")))

@@ -1,0 +1,68 @@
+"""The test suite's time, as a results file: ``make test`` leaves ``out/pytest_session.json`` (every
+test's time and outcome, the session's wall time; written by ``tests/conftest.py``), and
+
+    python -m benchmarks.suite_times record [out/pytest_session.json] [--setup-seconds S]
+
+turns it into ``benchmarks/results_suite_cpu.json`` with its provenance sidecar, which the Tests page
+renders (total, counts per outcome, per tier, the slowest tests). Refuses a record of a partial run
+(arguments, ``-k`` or ``-m``): only the whole suite is `make test`.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks import provenance
+
+OUT = provenance.ROOT / "benchmarks" / "results_suite_cpu.json"
+#: What the suite's time depends on, for the staleness rule: the test command and its configuration
+#: (the code under test changes with nearly every commit; the page shows the commit it was measured at).
+DEPENDS_ON = ["Makefile", "pyproject.toml", "tests/conftest.py"]
+
+
+def summarise(session: dict, top: int = 15) -> dict:
+    """Counts, totals per tier and the ``top`` slowest tests of a session record."""
+    tests = session["tests"]
+    counts: dict[str, int] = {}
+    tiers: dict[str, float] = {}
+    for nodeid, t in tests.items():
+        counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
+        tier = nodeid.split("/")[1] if nodeid.startswith("tests/") and nodeid.count("/") >= 2 else "other"
+        tiers[tier] = tiers.get(tier, 0.0) + t["seconds"]
+    slowest = sorted(tests.items(), key=lambda kv: -kv[1]["seconds"])[:top]
+    return {"tests": len(tests), "counts": counts, "test_seconds": round(sum(t["seconds"] for t in tests.values()), 1),
+            "wall_seconds": session["wall_seconds"], "by_tier_seconds": {k: round(v, 1) for k, v in sorted(tiers.items())},
+            "slowest": [{"test": k, "seconds": v["seconds"]} for k, v in slowest], "exit_status": session["exit_status"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    rec = sub.add_parser("record", help="write benchmarks/results_suite_cpu.json from a whole-suite session record")
+    rec.add_argument("session", nargs="?", default=str(provenance.ROOT / "out" / "pytest_session.json"))
+    rec.add_argument("--setup-seconds", type=float, default=None,
+                     help="time spent building the environment before the tests (a clean clone's `make test`)")
+    rec.add_argument("--command", default="make test", help="the command the session ran under")
+    args = ap.parse_args(argv)
+    session = json.loads(Path(args.session).read_text())
+    if not session.get("whole_suite"):
+        raise SystemExit(f"{args.session} records a partial run (arguments {session.get('args')}); run the whole suite "
+                         "(`make test`) to record its time")
+    import datetime
+    import os
+    import platform
+
+    import torch
+
+    from interp.atomic import write_json_atomic
+
+    payload = {"command": args.command, "date": datetime.date.today().isoformat(),
+               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+               **summarise(session), "setup_seconds": args.setup_seconds}
+    write_json_atomic(OUT, payload)
+    provenance.record(OUT, args.command, DEPENDS_ON)
+    print(f"wrote {OUT}: {payload['tests']} tests, {payload['test_seconds']:.0f} s of tests, {payload['wall_seconds']:.0f} s wall")
+
+
+if __name__ == "__main__":
+    main()
