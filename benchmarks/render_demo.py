@@ -41,6 +41,8 @@ def _ci(lo, hi, spec: str = ".2f") -> str:
 def _demo() -> dict[str, str]:
     """``interp demo --results``: the refusal direction, the patching curve, the probe headline."""
     d = json.loads(DEMO.read_text())
+    if d["config"].get("quick"):
+        raise ValueError(f"{DEMO.name} holds an `interp demo --quick` run; the documentation renders the full-size demo")
     sm, tables = d["summary"], d["tables"]
     out = {"seconds": _minutes(sm["seconds"]), "quick": "yes" if d["config"]["quick"] else "no"}
     # The refusal direction: candidate layers (validation sets) and the held-out measures.
@@ -59,18 +61,20 @@ def _demo() -> dict[str, str]:
     out["layer"] = str(layer)
     out["n_val"] = str(n_val)
 
-    def value(prefix: str) -> float:
-        return next(float(r["value"]) for m, r in measures.items() if m.startswith(prefix))
-    before, after = value("aligned refuses held-out refused"), value("... with the direction ablated: refuses")
-    answers = value("... with the direction ablated: answers correctly")
-    base_right = value("base answers the same prompts correctly")
-    induced = value("... with the direction added: refuses")
+    def row(prefix: str) -> dict:
+        return next(r for m, r in measures.items() if m.startswith(prefix))
+
+    def rate(prefix: str) -> str:
+        r = row(prefix)
+        return f"{f(r['value'])} (Wilson {_ci(r['ci_low'], r['ci_high'])}, n = {int(r['n'])})"
     out["ablation_reading"] = (
-        f"Ablating the direction takes the held-out refusal rate from {f(before)} to {f(after)}"
-        + (" (the refusal is gone)" if after == 0 else "")
-        + f", but the ablated model answers {pct(answers)} of those questions correctly against the base's "
-        f"{pct(base_right)}: removing the refusal does not bring the answers back. Adding the direction to answered "
-        f"questions makes the aligned model refuse {pct(induced)} of them.")
+        f"Ablating the direction takes the held-out refusal rate from {rate('aligned refuses held-out refused')} to "
+        f"{rate('... with the direction ablated: refuses')}; the ablated model answers "
+        f"{rate('... with the direction ablated: answers correctly')} of those questions correctly (the base, graded "
+        f"in its own plain few-shot format, {rate('base answers the same prompts correctly')}: another prompt format, "
+        f"so a guide, not a like-for-like comparison). Adding the direction to answered questions: the aligned model "
+        f"refuses {rate('... with the direction added: refuses')} of them, against "
+        f"{rate('aligned refuses answered-set prompts')} without it.")
     # The demo's probe headline (the layer chosen on validation elements).
     for side in ("base", "aligned"):
         p = sm["probe"][side]
@@ -94,23 +98,27 @@ def _demo() -> dict[str, str]:
           f"{f(c['span_last']['value'])} ({span([c['span_last']['ci_low'], c['span_last']['ci_high']], '.2f')})"]
          for layer_, c in sorted(curve.items())])
     clean = float(pt["clean_logit_diff"])
-    span_move = max(abs(float(c["span_last"]["value"]) - clean) for c in curve.values())
-    out["patch_span_max_move"] = f(span_move, ".1f")
-    last = {layer_: float(c["last"]["value"]) - clean for layer_, c in curve.items()}
+    out["patch_span_max_move"] = f(max(abs(float(c["span_last"]["value"]) - clean) for c in curve.values()), ".1f")
     out["patch_last_final"] = f(curve[max(curve)]["last"]["value"])
     out["patch_last_final_layer"] = str(max(curve))
-    out["patch_last_flat_until"] = str(max([layer_ for layer_ in sorted(last) if all(abs(last[x]) < 1.0 for x in sorted(last)
-                                                                                  if x <= layer_)], default=-1))
+    moved = [layer_ for layer_, c in sorted(curve.items())
+             if num(c["last"]["ci_low"]) is not None and not num(c["last"]["ci_low"]) <= clean <= num(c["last"]["ci_high"])]
+    out["patch_last_first_moved"] = str(moved[0]) if moved else "no layer"
+    span_moved = [layer_ for layer_, c in sorted(curve.items()) if num(c["span_last"]["ci_low"]) is not None
+                  and not num(c["span_last"]["ci_low"]) <= clean <= num(c["span_last"]["ci_high"])]
+    out["patch_span_moved_layers"] = (", ".join(str(x) for x in span_moved) or "none") if len(span_moved) < 8 else \
+        f"{len(span_moved)} of {len(curve)}"
     return out
 
 
 @_entry("attribution", *ATTRIBUTION.values())
 def _attribution() -> dict[str, str]:
     """``interp patch --attribution --kind K --results ...`` for the three hook kinds."""
-    rows, out = [], {}
+    rows, out, same = [], {}, set()
     for kind, path in ATTRIBUTION.items():
         d = json.loads(path.read_text())
         a = d["attribution"]
+        same.add((d["n"], round(float(d["clean"]), 4), a["cells"], d["direction"]))
         best = max(d["exact"], key=lambda r: float(r["value"]))
         rows.append([kind, f"{f(a['pearson'])} ({span(a['pearson_ci'], '.2f')})",
                      f"{f(a['spearman'])} ({span(a['spearman_ci'], '.2f')})", f(a["sign_agreement"]),
@@ -122,6 +130,9 @@ def _attribution() -> dict[str, str]:
         out["clean"] = f(d["clean"])
         out["n"] = str(d["n"])
         out["cells"] = str(a["cells"])
-    out["table"] = table(["hook", "Pearson (95% Fisher-z)", "Spearman (95%)", "sign agreement", "same top cell",
-                          "time: exact / attribution", "exact over attribution", "largest exact effect"], rows)
+    if len(same) != 1:
+        raise ValueError(f"the attribution results files were measured on different questions or directions: {same}")
+    out["table"] = table(["hook", "Pearson (95% Fisher-z, cells treated as independent)", "Spearman (95%)",
+                          "sign agreement", "same top cell (largest \\|effect\\|)", "time: exact / attribution",
+                          "exact over attribution", "highest patched value (exact)"], rows)
     return out

@@ -29,7 +29,12 @@ def _entry(name: str, *files: Path):
 
 
 def _tasks(path: Path) -> dict:
-    return json.loads(path.read_text())["tasks"]
+    d = json.loads(path.read_text())
+    args = d.get("args", {})
+    if args.get("quick") or args.get("layers", "all") != "all":
+        raise ValueError(f"{path.name} holds a --quick or --layers run; the documentation renders the full run "
+                         "(every layer, full sizes)")
+    return d["tasks"]
 
 
 def _ci(lo, hi) -> str:
@@ -39,14 +44,14 @@ def _ci(lo, hi) -> str:
 def _selected(task: dict, prefix: str, metric: str = "accuracy") -> dict[str, str]:
     """Per side: the value at the layer chosen on validation rows, its layer, CI and controls."""
     out = {}
-    for r in task["selected_on_validation"]:
-        side = r["model"]
-        out[f"{prefix}_{side}"] = f(r[metric], ".3f")
-        out[f"{prefix}_{side}_layer"] = str(int(r["layer"]))
-        out[f"{prefix}_{side}_ci"] = _ci(r["ci_low"], r["ci_high"])
+    rows = {r["model"]: r for r in (task or {}).get("selected_on_validation", [])}
+    for side in ("base", "aligned"):
+        r = rows.get(side, {})
+        out[f"{prefix}_{side}"] = f(r.get(metric), ".3f")
+        out[f"{prefix}_{side}_layer"] = str(int(r["layer"])) if "layer" in r else "-"
+        out[f"{prefix}_{side}_ci"] = _ci(r.get("ci_low"), r.get("ci_high"))
         for k in ("balanced_accuracy", "majority_class", "control_seen_entities", "selectivity", "p_any_layer"):
-            if num(r.get(k)) is not None:
-                out[f"{prefix}_{side}_{k}"] = f(r[k], ".3f")
+            out[f"{prefix}_{side}_{k}"] = f(r.get(k), ".3f")  # "-" where the run has no such row
     return out
 
 
@@ -67,16 +72,13 @@ def _knowledge() -> dict[str, str]:
     out["ku_n"], out["ku_known_share"] = str(ku["n"]), f(ku["known_share"])
     sel = [num(r.get("selectivity")) for r in tf["selected_on_validation"]]
     out["tf_selectivity_reading"] = (
-        "a probe of this capacity memorises random per-element labels almost as well as it reads truth on new elements"
-        if all(x is not None and x < 0.1 for x in sel) else
-        "the probe reads truth on new elements clearly better than it memorises random per-element labels")
+        "selectivity not measured" if not sel or any(x is None for x in sel) else
+        "below 0.1 on both sides: a probe of this capacity fits random per-element labels nearly as well as it reads "
+        "truth on new elements" if all(x < 0.1 for x in sel) else
+        "at least 0.1 on both sides" if all(x >= 0.1 for x in sel) else "below 0.1 on one side")
     for side in ("base", "aligned"):
         ctrl = _by_layer(tf, f"{side} control_task")
         out[f"tf_{side}_control_range"] = span(list(ctrl.values()), ".2f")
-        acc = _by_layer(tf, side)
-        last = sorted(acc)[-3:]
-        out[f"tf_{side}_late"] = span([acc[x] for x in last], ".2f")
-        out["tf_late_layers"] = f"{last[0]}-{last[-1]}"
     rows = []
     for r in tf["by_layer"]:
         rows.append([int(r["layer"]), f(r.get("base"), ".3f"), f(r.get("aligned"), ".3f"), f(r.get("base->aligned"), ".3f"),
@@ -115,9 +117,11 @@ def _errors() -> dict[str, str]:
     out: dict[str, str] = {}
     st = t["arithmetic_statements"]
     out.update(_selected(st, "st"))
-    p = [num(r["p_any_layer"]) for r in st["selected_on_validation"]]
-    out["st_reading"] = ("no layer is above chance once the choice of layer is paid for" if all(x is not None and x > 0.05 for x in p)
-                         else "the probe is above chance on at least one side (max-over-layers test, p <= 0.05)")
+    p = [num(r.get("p_any_layer")) for r in st["selected_on_validation"]]
+    out["st_reading"] = ("the max-over-layers test was not run" if not p or any(x is None for x in p) else
+                         "on neither side is any layer above chance once the choice of layer is paid for (p > 0.05)"
+                         if all(x > 0.05 for x in p) else
+                         "on at least one side some layer is above chance after paying for the choice of layer (p <= 0.05)")
     for side in ("base", "aligned"):
         c = t.get(f"own_answers_{side}_counts")
         if c:
@@ -138,32 +142,31 @@ def _errors() -> dict[str, str]:
     for side in ("base", "aligned"):
         probe = next((r for r in own if r["model"] == side and "chosen on validation" in r["baseline"]), None)
         conf = next((r for r in own if r["model"] == side and r["baseline"] == "mean_logprob"), None)
-        if probe and conf and num(probe.get("ci_low")) is not None and num(conf.get("ci_low")) is not None:
+        if probe and conf and None not in (num(probe.get("ci_low")), num(conf.get("ci_low"))):
             if num(probe["ci_low"]) > num(conf["ci_high"]):
-                readings.append(f"{side}: the probe beats the answer's mean log-probability")
+                readings.append(f"{side}: the probe's interval lies above the mean log-probability's")
             elif num(probe["ci_high"]) < num(conf["ci_low"]):
-                readings.append(f"{side}: the probe is below the answer's mean log-probability")
+                readings.append(f"{side}: the probe's interval lies below the mean log-probability's")
             else:
-                readings.append(f"{side}: the probe's interval overlaps that of the answer's mean log-probability "
-                                "(it matches output confidence, it does not beat it)")
+                readings.append(f"{side}: the two intervals overlap, so this run does not show the probe beating "
+                                "output confidence (nor that they are equal: the intervals are not paired)")
     out["own_reading"] = "; ".join(readings) or "not measured"
-    ms = t.get("multistep_wrong_step")
-    if ms:
-        out.update(_selected(ms, "ms", "auroc"))
+    out.update(_selected(t.get("multistep_wrong_step"), "ms", "auroc"))
     bbm = t.get("big_bench_mistake_multistep_arithmetic")
+    out.update(_selected(bbm, "bbm", "auroc"))
+    out["bbm_traces"] = str(t.get("big_bench_mistake_traces", "-"))
+    out["bbm_first_layer"], out["bbm_base_first"], out["bbm_aligned_first"] = "-", "-", "-"
+    out["bbm_reading"] = "BIG-Bench-Mistake was absent on this run"
     if bbm:
-        out.update(_selected(bbm, "bbm", "auroc"))
-        out["bbm_traces"] = str(t.get("big_bench_mistake_traces", "-"))
         first = min(_by_layer(bbm, "base"))
         out["bbm_first_layer"] = str(first)
-        out["bbm_base_first"] = f(_by_layer(bbm, "base")[first], ".3f")
-        out["bbm_aligned_first"] = f(_by_layer(bbm, "aligned")[first], ".3f")
+        out["bbm_base_first"] = f(_by_layer(bbm, "base").get(first), ".3f")
+        out["bbm_aligned_first"] = f(_by_layer(bbm, "aligned").get(first), ".3f")
         chosen = {r["model"]: r for r in bbm["selected_on_validation"]}
-        surface = all(num(chosen[s]["ci_low"]) is not None and num(chosen[s]["ci_low"]) <= _by_layer(bbm, s)[first]
-                      for s in ("base", "aligned") if s in chosen)
-        out["bbm_reading"] = ("the last token's embedding alone lies inside the chosen layer's interval: the signal is a "
-                              "surface cue of the step text, not evidence that the model registers its mistake" if surface
-                              else "the chosen layer beats the embedding-only layer on both sides")
-    else:
-        out["bbm_reading"] = "BIG-Bench-Mistake was absent on this run"
+        inside = [side for side in ("base", "aligned") if side in chosen and None not in (num(chosen[side]["ci_low"]),
+                  _by_layer(bbm, side).get(first)) and num(chosen[side]["ci_low"]) <= _by_layer(bbm, side)[first]]
+        out["bbm_reading"] = (
+            f"layer {first}'s value lies inside the chosen layer's interval on {' and '.join(inside)}, so the chosen "
+            "layer does not show more than what the step text's first block already carries there" if inside else
+            f"the chosen layer's interval lies above layer {first}'s value on both sides")
     return out

@@ -25,14 +25,18 @@ def summarise(session: dict, top: int = 15) -> dict:
     tests = session["tests"]
     counts: dict[str, int] = {}
     tiers: dict[str, float] = {}
+
+    def total(t: dict) -> float:
+        return t["setup"] + t["call"] + t["teardown"]
     for nodeid, t in tests.items():
         counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
         tier = nodeid.split("/")[1] if nodeid.startswith("tests/") and nodeid.count("/") >= 2 else "other"
-        tiers[tier] = tiers.get(tier, 0.0) + t["seconds"]
-    slowest = sorted(tests.items(), key=lambda kv: -kv[1]["seconds"])[:top]
-    return {"tests": len(tests), "counts": counts, "test_seconds": round(sum(t["seconds"] for t in tests.values()), 1),
+        tiers[tier] = tiers.get(tier, 0.0) + total(t)
+    slowest = sorted(tests.items(), key=lambda kv: -total(kv[1]))[:top]
+    return {"tests": len(tests), "counts": counts, "test_seconds": round(sum(total(t) for t in tests.values()), 1),
             "wall_seconds": session["wall_seconds"], "by_tier_seconds": {k: round(v, 1) for k, v in sorted(tiers.items())},
-            "slowest": [{"test": k, "seconds": v["seconds"]} for k, v in slowest], "exit_status": session["exit_status"]}
+            "slowest": [{"test": k, "seconds": round(total(v), 1), "setup": v["setup"], "call": v["call"]} for k, v in slowest],
+            "exit_status": session["exit_status"], "date": session["date"], "commit": session["commit"]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,14 +45,17 @@ def main(argv: list[str] | None = None) -> None:
     rec = sub.add_parser("record", help="write benchmarks/results_suite_cpu.json from a whole-suite session record")
     rec.add_argument("session", nargs="?", default=str(provenance.ROOT / "out" / "pytest_session.json"))
     rec.add_argument("--setup-seconds", type=float, default=None,
-                     help="time spent building the environment before the tests (a clean clone's `make test`)")
+                     help="seconds spent building the environment before the tests (a clean clone's `make test`), as "
+                          "the `time` of the whole command minus the session's wall time")
     rec.add_argument("--command", default="make test", help="the command the session ran under")
     args = ap.parse_args(argv)
     session = json.loads(Path(args.session).read_text())
     if not session.get("whole_suite"):
         raise SystemExit(f"{args.session} records a partial run (arguments {session.get('args')}); run the whole suite "
                          "(`make test`) to record its time")
-    import datetime
+    if session["exit_status"] not in (0, 1):  # 1: some tests failed (counted); anything else: the run did not complete
+        raise SystemExit(f"{args.session}: pytest exited with status {session['exit_status']} (interrupted or broken); "
+                         "record a completed run")
     import os
     import platform
 
@@ -56,11 +63,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from interp.atomic import write_json_atomic
 
-    payload = {"command": args.command, "date": datetime.date.today().isoformat(),
+    payload = {"command": args.command,
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
                **summarise(session), "setup_seconds": args.setup_seconds}
     write_json_atomic(OUT, payload)
-    provenance.record(OUT, args.command, DEPENDS_ON)
+    provenance.record(OUT, args.command, DEPENDS_ON, session_commit=session["commit"])
     print(f"wrote {OUT}: {payload['tests']} tests, {payload['test_seconds']:.0f} s of tests, {payload['wall_seconds']:.0f} s wall")
 
 

@@ -42,7 +42,7 @@ def demo(
         from interp.workflows.demo import results_payload
         from interp.results import write_results
 
-        write_results(results, "demo", results_payload(cfg, summary))
+        write_results(results, "demo", results_payload(cfg, summary), device=device)
         typer.echo(f"results: {results}")
 
 

@@ -59,7 +59,7 @@ class Result:
         return f"<b>{type(self).__name__}</b> ({len(frame)} rows){head}{rows}"
 
 
-def write_results(path, subcommand: str, payload: dict, *, device: str = "cpu", command: str | None = None) -> dict:
+def write_results(path, subcommand: str, payload: dict, *, device: str | None = None, command: str | None = None) -> dict:
     """Write a command's measurement to the JSON results file ``path`` (atomically): the command as
     typed (``interp <subcommand> ...``, or ``command`` as a script passes it), the date, the machine, the package versions and
     ``payload``. Used by the commands' ``--results`` option; the docs render their numbers from such
@@ -82,6 +82,8 @@ def write_results(path, subcommand: str, payload: dict, *, device: str = "cpu", 
     from interp.atomic import write_json_atomic
     from interp.versions import versions
 
+    if device is None:  # the commands' default device
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     args = sys.argv[1:]
     if command is None:  # a script passes its own command line
         command = ("interp " + " ".join(shlex.quote(a) for a in args)) if args[:1] == [subcommand] else f"interp {subcommand}"

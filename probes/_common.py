@@ -52,7 +52,7 @@ def finish(args: argparse.Namespace, script: str, started: float) -> None:
     argv = " ".join(shlex.quote(a) for a in sys.argv[1:])
     write_results(args.results, "", {"script": script, "args": {k: v for k, v in vars(args).items() if k != "results"},
                                      "seconds": round(time.time() - started, 1), "tasks": RESULTS},
-                  command=f"python probes/{script} {argv}".strip())
+                  command=f"python probes/{script} {argv}".strip(), device=getattr(args, "device", None))
     print(f"results: {args.results}")
 
 

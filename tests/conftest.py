@@ -69,23 +69,30 @@ _SESSION: dict = {"tests": {}}
 
 
 def pytest_sessionstart(session):
+    import datetime
+    import subprocess
     import time
 
     _SESSION["start"] = time.time()
+    _SESSION["date"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+    _SESSION["commit"] = git.stdout.strip() if git.returncode == 0 else None
 
 
 def pytest_runtest_logreport(report):
-    entry = _SESSION["tests"].setdefault(report.nodeid, {"seconds": 0.0, "outcome": "passed"})
-    entry["seconds"] += report.duration
+    """Per test: the seconds of each phase (setup includes the session fixtures it is first to use)
+    and the outcome: passed, failed, error (in setup or teardown), skipped, xfailed."""
+    entry = _SESSION["tests"].setdefault(report.nodeid, {"setup": 0.0, "call": 0.0, "teardown": 0.0, "outcome": "passed"})
+    entry[report.when] += report.duration
     if report.failed:
-        entry["outcome"] = "failed"
-    elif report.skipped and entry["outcome"] != "failed":
-        entry["outcome"] = "skipped"
+        entry["outcome"] = "failed" if report.when == "call" else "error"
+    elif report.skipped and entry["outcome"] == "passed":
+        entry["outcome"] = "xfailed" if hasattr(report, "wasxfail") else "skipped"
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Every test's time and outcome, the session's wall time, the arguments (atomically, under
-    out/). Only a run of the whole suite (no arguments, no -k/-m) is a record of `make test`."""
+    """Every test's time per phase and outcome, the session's date, commit and wall time (atomically,
+    under out/). Only a run of the whole suite (no arguments, no -k/-m) is a record of `make test`."""
     import json
     import sys
     import time
@@ -97,8 +104,9 @@ def pytest_sessionfinish(session, exitstatus):
     args = [str(a) for a in session.config.invocation_params.args]
     whole = not args and not session.config.getoption("keyword") and not session.config.getoption("markexpr")
     record = {"args": args, "whole_suite": whole, "exit_status": int(exitstatus), "python": sys.version.split()[0],
-              "wall_seconds": round(time.time() - _SESSION["start"], 1),
-              "tests": {k: {"seconds": round(v["seconds"], 2), "outcome": v["outcome"]} for k, v in _SESSION["tests"].items()}}
+              "date": _SESSION["date"], "commit": _SESSION["commit"], "wall_seconds": round(time.time() - _SESSION["start"], 1),
+              "tests": {k: {**{p: round(v[p], 2) for p in ("setup", "call", "teardown")}, "outcome": v["outcome"]}
+                        for k, v in _SESSION["tests"].items()}}
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)
     atomic_write(out / ("pytest_session.json" if whole else "pytest_session_partial.json"), json.dumps(record, indent=0))

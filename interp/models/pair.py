@@ -161,7 +161,11 @@ def load_pair(
 
     When the aligned side is the base's checkpoint plus a LoRA adapter on the same device, the two
     models share every parameter the adapter leaves alone (one copy of the base weights; see
-    :mod:`interp.models.shared`); ``share_weights=False`` loads two independent copies.
+    :mod:`interp.models.shared`); ``share_weights=False`` loads two independent copies. Such a pair's
+    aligned tokenizer is a copy of the base's with its own settings (chat template, padding side,
+    special tokens) over one vocabulary: toggling ``add_bos_token`` / ``add_eos_token`` or adding
+    tokens on one side's tokenizer changes the other's too (interp never does; load with
+    ``share_weights=False`` for two independent tokenizers).
 
     ``quantize`` per side, e.g. ``{"base": "8bit"}`` (or ``"4bit"``): that side's linear weights in
     8 or 4 bits (bitsandbytes), for the frozen side that is only read; a quantized base is not
@@ -218,7 +222,9 @@ def load_pair(
         base_hf, base_tok = load_hf(base_spec, dtype=dtype, **placement("base"))
         aligned_hf = load_adapter_sharing(base_hf, aligned_spec.adapter)
         # The same files as the base's: a copy of its tokenizer, unless the base's spec set a chat template.
-        like = base_tok if base_spec.chat_template is None else None
+        # Copied only when nothing will add tokens to it (TransformerLens adds a missing pad token).
+        special = all(getattr(base_tok, a, None) is not None for a in ("pad_token_id", "bos_token_id", "eos_token_id"))
+        like = base_tok if base_spec.chat_template is None and special else None
         aligned_tok = _load_tokenizer(aligned_spec, resolve_source(aligned_spec), like=like)
         base, aligned = bridge_from_hf(base_hf, base_tok, base_spec), bridge_from_hf(aligned_hf, aligned_tok, aligned_spec)
     else:

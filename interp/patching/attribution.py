@@ -88,8 +88,9 @@ def compare_attribution(exact: Tensor, clean: float, estimate: Tensor) -> dict:
 
     e = (exact - clean).flatten().double().cpu().numpy()
     a = estimate.flatten().double().cpu().numpy()
-    pearson = float(np.corrcoef(e, a)[0, 1]) if e.std() > 0 and a.std() > 0 else float("nan")
-    spearman = float(pd.Series(e).corr(pd.Series(a), method="spearman"))
+    varies = e.std() > 0 and a.std() > 0  # a correlation with a constant is undefined
+    pearson = float(np.corrcoef(e, a)[0, 1]) if varies else float("nan")
+    spearman = float(pd.Series(e).corr(pd.Series(a), method="spearman")) if varies else float("nan")
     moved = np.abs(e) > 1e-6 * max(np.abs(e).max(), 1e-30)  # cells the exact patch changes at all
     agree = float((np.sign(e[moved]) == np.sign(a[moved])).mean()) if moved.any() else float("nan")
     return {"pearson": pearson, "pearson_ci": list(correlation_ci(pearson, e.size)), "spearman": spearman,
