@@ -67,6 +67,8 @@ def _demo() -> dict[str, str]:
     def rate(prefix: str) -> str:
         r = row(prefix)
         return f"{f(r['value'])} (Wilson {_ci(r['ci_low'], r['ci_high'])}, n = {int(r['n'])})"
+    out["ablated_refuses"] = f(row("... with the direction ablated: refuses")["value"])
+    out["ablated_correct"] = f(row("... with the direction ablated: answers correctly")["value"])
     out["ablation_reading"] = (
         f"Ablating the direction takes the held-out refusal rate from {rate('aligned refuses held-out refused')} to "
         f"{rate('... with the direction ablated: refuses')}; the ablated model answers "
