@@ -70,6 +70,13 @@ def _knowledge() -> dict[str, str]:
         out[f"mc_{side}_ci"] = _ci(*r["ci"])
     out["mc_questions"] = str(mc["questions"])
     out["ku_n"], out["ku_known_share"] = str(ku["n"]), f(ku["known_share"])
+    ps = {r["model"]: num(r.get("p_any_layer")) for r in ku["selected_on_validation"]}
+    above = [m for m, p in ps.items() if p is not None and p <= 0.05]
+    out["ku_reading"] = (
+        "the max-over-layers test puts both sides above the majority class (p <= 0.05)" if len(above) == 2 else
+        f"the max-over-layers test puts only the {above[0]} model's probe above chance (p <= 0.05); the other's best layer "
+        "is within what picking the best of all layers gives by chance" if len(above) == 1 else
+        "on neither side does the max-over-layers test reject chance (p > 0.05)")
     sel = [num(r.get("selectivity")) for r in tf["selected_on_validation"]]
     out["tf_selectivity_reading"] = (
         "selectivity not measured" if not sel or any(x is None for x in sel) else
