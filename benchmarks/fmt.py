@@ -11,7 +11,7 @@ from benchmarks import provenance
 
 B = provenance.ROOT / "benchmarks"
 
-__all__ = ["B", "jsonl", "rows_csv", "num", "f", "g", "rng", "table", "wilson", "span", "pct"]
+__all__ = ["B", "jsonl", "rows_csv", "num", "f", "g", "rng", "table", "wilson", "span", "pct", "minutes", "registry"]
 
 
 def jsonl(name: str) -> list[dict]:
@@ -84,3 +84,22 @@ def span(values, spec: str) -> str:
 def pct(x, spec: str = ".0f") -> str:
     v = num(x)
     return "-" if v is None else format(100 * v, spec) + "%"
+
+
+def minutes(seconds: float) -> str:
+    """``43 min 32 s`` (``12 s`` under a minute)."""
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
+def registry():
+    """An entry module's ``(ENTRIES, entry)``: ``@entry(name, *files)`` adds ``name -> (files, fn)``;
+    :mod:`benchmarks.render` registers the module's ``ENTRIES``."""
+    entries: dict = {}
+
+    def entry(name: str, *files: Path):
+        def wrap(fn):
+            entries[name] = (list(files), fn)
+            return fn
+        return wrap
+    return entries, entry

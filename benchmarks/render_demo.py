@@ -7,30 +7,15 @@ Each function returns ``{key: string}``; :mod:`benchmarks.render` registers them
 """
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 
-from benchmarks.fmt import B, f, num, pct, span, table
+from benchmarks.fmt import B, f, minutes, num, span, table, registry
 
 __all__ = ["ENTRIES"]
 
 DEMO = B / "results_demo_default.json"
 ATTRIBUTION = {kind: B / f"results_patch_{kind}_default.json" for kind in ("resid_pre", "attn_out", "mlp_out")}
 
-#: name -> (results files, function)
-ENTRIES: dict[str, tuple[list[Path], Callable[[], dict[str, str]]]] = {}
-
-
-def _entry(name: str, *files: Path):
-    def wrap(fn):
-        ENTRIES[name] = (list(files), fn)
-        return fn
-    return wrap
-
-
-def _minutes(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s} s" if m else f"{s} s"
+ENTRIES, _entry = registry()
 
 
 def _ci(lo, hi, spec: str = ".2f") -> str:
@@ -44,7 +29,7 @@ def _demo() -> dict[str, str]:
     if d["config"].get("quick"):
         raise ValueError(f"{DEMO.name} holds an `interp demo --quick` run; the documentation renders the full-size demo")
     sm, tables = d["summary"], d["tables"]
-    out = {"seconds": _minutes(sm["seconds"]), "quick": "yes" if d["config"]["quick"] else "no"}
+    out = {"seconds": minutes(sm["seconds"]), "quick": "yes" if d["config"]["quick"] else "no"}
     # The refusal direction: candidate layers (validation sets) and the held-out measures.
     layer = int(sm["refusal_direction"]["layer"])
     rows = []

@@ -7,10 +7,10 @@ the intervals here, never typed.
 """
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.fmt import B, f, num, span, table
+from benchmarks.fmt import B, f, num, registry, span, table
+from interp.stats import rate_ci
 
 __all__ = ["ENTRIES"]
 
@@ -18,14 +18,7 @@ KNOWLEDGE = B / "results_probes_knowledge_default.json"
 TRUTH = B / "results_probes_truth_default.json"
 ERRORS = B / "results_probes_errors_default.json"
 
-ENTRIES: dict[str, tuple[list[Path], Callable[[], dict[str, str]]]] = {}
-
-
-def _entry(name: str, *files: Path):
-    def wrap(fn):
-        ENTRIES[name] = (list(files), fn)
-        return fn
-    return wrap
+ENTRIES, _entry = registry()
 
 
 def _tasks(path: Path) -> dict:
@@ -132,8 +125,6 @@ def _errors() -> dict[str, str]:
     for side in ("base", "aligned"):
         c = t.get(f"own_answers_{side}_counts")
         if c:
-            from interp.stats import rate_ci
-
             lo, hi = rate_ci(c["right"], c["numeric_answers"]) if c["numeric_answers"] else (float("nan"), float("nan"))
             out[f"own_{side}_right"] = str(c["right"])
             out[f"own_{side}_answers"] = str(c["numeric_answers"])

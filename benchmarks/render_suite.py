@@ -5,47 +5,39 @@
 """
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 
-from benchmarks.fmt import B, table
+from benchmarks.fmt import B, minutes, registry, table
 
 __all__ = ["ENTRIES"]
 
 SUITE = B / "results_suite_cpu.json"
+LOAD = B / "results_load_cpu.jsonl"
 TARGET_MINUTES = 12  # issue #34's target for `make test` on 2 cores, docs build included
 
-ENTRIES: dict[str, tuple[list[Path], Callable[[], dict[str, str]]]] = {}
+ENTRIES, _entry = registry()
 
 
-def _minutes(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s} s" if m else f"{s} s"
-
-
+@_entry("suite", SUITE)
 def _suite() -> dict[str, str]:
     d = json.loads(SUITE.read_text())
     c = d["counts"]
     counts = ", ".join(f"{n} {k}" for k, n in sorted(c.items(), key=lambda kv: -kv[1]))
     met = d["wall_seconds"] <= TARGET_MINUTES * 60  # the target: `make test`'s session, docs build included
-    out = {"tests": str(d["tests"]), "counts": counts, "test_time": _minutes(d["test_seconds"]),
-           "wall_time": _minutes(d["wall_seconds"]), "target": f"{TARGET_MINUTES} min",
+    out = {"tests": str(d["tests"]), "counts": counts, "test_time": minutes(d["test_seconds"]),
+           "wall_time": minutes(d["wall_seconds"]), "target": f"{TARGET_MINUTES} min",
            "verdict": "within" if met else f"over, by a factor of {d['wall_seconds'] / (TARGET_MINUTES * 60):.1f},",
-           "setup_time": _minutes(d["setup_seconds"]) if d.get("setup_seconds") else "not recorded",
+           "setup_time": minutes(d["setup_seconds"]) if d.get("setup_seconds") else "not recorded",
            "date": d["date"]}
     tiers = d["by_tier_seconds"]
-    out["tiers"] = ", ".join(f"{k} {_minutes(v)}" for k, v in tiers.items())
+    out["tiers"] = ", ".join(f"{k} {minutes(v)}" for k, v in tiers.items())
     out["slowest"] = table(["test", "time (setup, with the session fixtures it is first to use, + call)", "of which setup"],
-                           [[f"`{r['test']}`", _minutes(r["seconds"]), _minutes(r["setup"])] for r in d["slowest"]])
+                           [[f"`{r['test']}`", minutes(r["seconds"]), minutes(r["setup"])] for r in d["slowest"]])
     return out
 
 
-ENTRIES["suite"] = ([SUITE], _suite)
 
 
-LOAD = B / "results_load_cpu.jsonl"
-
-
+@_entry("load", LOAD)
 def _load() -> dict[str, str]:
     """``benchmarks/bench_load.py``: the default base's cold and warm load, bridge vs HF logits (last line)."""
     lines = [json.loads(x) for x in LOAD.read_text().splitlines() if x.strip()]
@@ -54,5 +46,3 @@ def _load() -> dict[str, str]:
             "max_diff": "-" if r.get("max_abs_logit_diff_vs_hf_eager") is None else
             "0" if r["max_abs_logit_diff_vs_hf_eager"] == 0 else f"{r['max_abs_logit_diff_vs_hf_eager']:.1e}"}
 
-
-ENTRIES["load"] = ([LOAD], _load)
