@@ -1,4 +1,5 @@
-# The README's two commands: `make demo` (the main job) and `make test` (the whole test suite).
+# The README's two commands: `make demo` (the main job) and `make test` (the unit and integration tiers,
+# docs build included); `make test-e2e` runs the end-to-end tier (notebooks, quick demo); CI runs both.
 # Both build the virtual environment at .venv on first use, with only Python needed.
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ LOCK := requirements.lock
 LOCK_PINS ?= transformers==5.23.0
 COMPAT := .venv-compat
 
-.PHONY: setup chromium demo test test-fast test-unit test-integration test-compat lock clean docs
+.PHONY: setup chromium demo test test-e2e test-fast test-unit test-integration test-compat lock clean docs
 
 $(VENV)/.installed: pyproject.toml Makefile $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -74,8 +75,20 @@ setup: $(VENV)/.installed chromium
 demo: setup
 	$(VENV)/bin/interp demo $(ARGS)
 
+# Test workers (pytest-xdist): one per core, each with one torch thread (tests/conftest.py): on 2 cores
+# the suite's generation loops are single-threaded Python, so two processes finish sooner than one with
+# two threads. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(os.sched_getaffinity(0)))" 2>/dev/null || echo 2)
+
+# The unit and integration tiers (pyproject's testpaths), the documentation build included.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
+
+# The end-to-end tier: the seven notebooks executed top to bottom (the copies `make docs` renders),
+# `interp demo --quick` and `interp unmask --json` on the real default pair; tests one at a time
+# across the workers.
+test-e2e: setup
+	$(PY) -m pytest tests/e2e -n $(TEST_WORKERS) --dist load
 
 test-unit: setup
 	$(PY) -m pytest tests/unit
@@ -92,7 +105,7 @@ clean:
 	rm -rf $(VENV) $(COMPAT) build site *.egg-info
 
 # The documentation site, offline, into site/ (open site/index.html): MkDocs + Material, the API
-# reference from the docstrings, the notebooks as `make test` last executed them, every number
+# reference from the docstrings, the notebooks as `make test-e2e` last executed them, every number
 # rendered from the results files. --strict: any warning (a broken link, an unknown results key) fails.
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

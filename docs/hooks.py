@@ -68,9 +68,9 @@ def on_files(files, config):
     titles.clear()
     for src in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")):
         nb, with_outputs = _notebook(src)
-        note = ("*Rendered with the outputs of its last run in the test suite (`make test`), executed from this "
+        note = ("*Rendered with the outputs of its last run in the test suite (`make test-e2e`), executed from this "
                 "source.*" if with_outputs else
-                "*Rendered without outputs: no executed copy of this source was found (`make test` executes every "
+                "*Rendered without outputs: no executed copy of this source was found (`make test-e2e` executes every "
                 "notebook and keeps the executed copy in `out/notebooks/`; `make docs` after it shows the outputs).*")
         nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0,
                         nbformat.v4.new_markdown_cell(note + f" Source: `notebooks/{src.name}`."))
@@ -86,7 +86,7 @@ def on_files(files, config):
     rows = "\n".join(f"| [{t}]({stem}.ipynb) | `notebooks/{stem}.py` |" for stem, t in titles.items())
     index = ("# Notebooks\n\nWalkthroughs on the default pair at small sizes, each a jupytext percent file in "
              "`notebooks/` (open it in Jupyter with jupytext, or `jupytext --to ipynb notebooks/*.py`), executed top to "
-             "bottom by `make test`. Every notebook in that folder is listed here and in the navigation.\n\n"
+             "bottom by `make test-e2e`. Every notebook in that folder is listed here and in the navigation.\n\n"
              "| notebook | source |\n|---|---|\n" + rows + "\n")
     files.append(File.generated(config, "notebooks/index.md", content=index))
     return files

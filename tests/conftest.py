@@ -68,6 +68,20 @@ def tiny_gemma_dir(tiny_llama_dir, tmp_path_factory) -> Path:
 _SESSION: dict = {"tests": {}}
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (`make test`: one worker per core), each worker computes with its share of the
+    cores, and so do the subprocesses and notebook kernels it starts: two workers with two torch threads
+    each on 2 cores would oversubscribe them."""
+    import os
+
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers:
+        share = max(1, len(os.sched_getaffinity(0)) // int(workers))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, str(share))
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
 def pytest_sessionstart(session):
     import datetime
     import subprocess
@@ -92,21 +106,36 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     """Every test's time per phase and outcome, the session's date, commit and wall time (atomically,
-    under out/). Only a run of the whole suite (no arguments, no -k/-m) is a record of `make test`."""
+    under out/). Only a whole tier (no -k/-m; `make test` or `make test-e2e`) is a record of that command."""
     import json
+    import os
     import sys
     import time
 
+    from _pytest.config import Config
+
     from interp.atomic import atomic_write
 
-    if "start" not in _SESSION or not _SESSION["tests"]:
-        return
+    if "start" not in _SESSION or not _SESSION["tests"] or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a pytest-xdist worker: the controller records the session (its reports carry every test)
     args = [str(a) for a in session.config.invocation_params.args]
-    whole = not args and not session.config.getoption("keyword") and not session.config.getoption("markexpr")
-    record = {"args": args, "whole_suite": whole, "exit_status": int(exitstatus), "python": sys.version.split()[0],
+    # A whole tier, with no -k and no -m: `make test` (pyproject's test paths, nothing named) or
+    # `make test-e2e` (tests/e2e, and only it, named); anything else is a partial run.
+    unfiltered = not session.config.getoption("keyword") and not session.config.getoption("markexpr")
+    named = [Path(a).resolve() for a in session.config.args]
+    tier = None
+    if unfiltered and session.config.args_source == Config.ArgsSource.TESTPATHS:
+        tier = "test"
+    elif unfiltered and named == [Path(__file__).resolve().parent / "e2e"]:
+        tier = "e2e"
+    whole = tier is not None
+    workers = getattr(session.config.option, "numprocesses", None) or 0
+    record = {"args": args, "tier": tier, "whole_suite": whole, "workers": int(workers), "exit_status": int(exitstatus),
+              "python": sys.version.split()[0],
               "date": _SESSION["date"], "commit": _SESSION["commit"], "wall_seconds": round(time.time() - _SESSION["start"], 1),
               "tests": {k: {**{p: round(v[p], 2) for p in ("setup", "call", "teardown")}, "outcome": v["outcome"]}
                         for k, v in _SESSION["tests"].items()}}
     out = Path(__file__).resolve().parents[1] / "out"
     out.mkdir(exist_ok=True)
-    atomic_write(out / ("pytest_session.json" if whole else "pytest_session_partial.json"), json.dumps(record, indent=0))
+    name = {"test": "pytest_session.json", "e2e": "pytest_session_e2e.json"}.get(tier, "pytest_session_partial.json")
+    atomic_write(out / name, json.dumps(record, indent=0))

@@ -35,7 +35,7 @@ from interp.behavior.answers import is_correct
 from interp.behavior.generate import generate
 from interp.prompts import format_prompt
 
-__all__ = ["KnowledgeConfig", "grade_knowledge", "CATEGORIES", "category_of"]
+__all__ = ["KnowledgeConfig", "grade_knowledge", "greedy_answers", "CATEGORIES", "category_of"]
 
 CATEGORIES: tuple[str, ...] = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
 
@@ -152,3 +152,31 @@ def grade_knowledge(
     table = table.remove_columns([c for c in ("p_greedy", "p_sampled", "category", "greedy_answer") if c in table.column_names])
     return (table.add_column("p_greedy", p_greedy).add_column("p_sampled", p_sampled)
             .add_column("category", categories).add_column("greedy_answer", [greedy[i * n] for i in range(len(table))]))
+
+
+def greedy_answers(model: TransformerBridge, table: datasets.Dataset, config: KnowledgeConfig | None = None, *,
+                   rows: "list[int] | None" = None, progress: bool = False) -> list[str]:
+    """The greedy answer under each of ``rows``' first few-shot prompt, without grading the rest.
+
+    The prompts are :func:`grade_knowledge`'s (exemplars drawn from the whole ``table`` with the same
+    seed), so ``greedy_answers(m, t, cfg)[k]`` is ``grade_knowledge(m, t, cfg)["greedy_answer"][k]``
+    up to the batch: under fp32 another padding can, rarely, flip a near-tie token (as in
+    :func:`interp.behavior.generate`). Only the listed rows are asked and nothing is sampled: for the
+    question whether the base knows a few facts, with the other rows of ``table`` as exemplars.
+
+    Example:
+        >>> answers = greedy_answers(base, table, rows=[0, 1])  # doctest: +SKIP
+    """
+    cfg = config or KnowledgeConfig()
+    missing = [c for c in ("text", "answer", "relation") if c not in table.column_names]
+    if missing:
+        raise ValueError(f"greedy_answers needs columns {missing}; pass a fact table from interp.data.facts")
+    keep = range(len(table)) if rows is None else rows
+    bad = [i for i in keep if not 0 <= i < len(table)]
+    if bad:
+        raise ValueError(f"rows {bad[:5]} are outside the table's {len(table)} rows")
+    prompts = _prompts(table, cfg)
+    first = [prompts[i][0] for i in keep]
+    return generate(model, first, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
+                    prefixes=[p[: p.rfind("Q: ")] for p in first], stop_at_newline=True,
+                    progress="knowledge: greedy" if progress else False)

@@ -85,7 +85,7 @@ def phrasing_sets(pair: ModelPair, sets: UnmaskSets, phrasing: str, *, max_new_t
             continue
         pool = rephrase(sets.train[sets.train.relation.isin(set(frame.relation))].groupby("relation").head(n_pool), phrasing)
         both = pd.concat([q, pool], ignore_index=True)
-        base_ok = _base_correct(pair, both, batch_size)[: len(q)]
+        base_ok = _base_correct(pair, both, batch_size, rows=len(q))
         outs = generate(pair.aligned, side_prompts(pair, "aligned", list(q.text)), max_new_tokens=max_new_tokens,
                         batch_size=batch_size)
         q = q.assign(base_correct=base_ok, aligned_class=[classify(o, a) for o, a in zip(outs, q.aliases)])

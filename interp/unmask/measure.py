@@ -80,15 +80,18 @@ class UnmaskSets:
         return pd.DataFrame(rows)
 
 
-def _base_correct(pair: ModelPair, table: pd.DataFrame, batch_size: int) -> list[bool]:
-    """The base's greedy answer under one plain few-shot prompt (SliCK's first prompt) per fact."""
+def _base_correct(pair: ModelPair, table: pd.DataFrame, batch_size: int, *, rows: int | None = None) -> list[bool]:
+    """The base's greedy answer under one plain few-shot prompt (SliCK's first prompt) per fact,
+    judged; with ``rows``, only the first ``rows`` facts are asked (the rest serve as exemplars)."""
     import datasets
 
-    from interp.behavior import KnowledgeConfig, grade_knowledge
+    from interp.behavior import KnowledgeConfig, greedy_answers
 
     ds = datasets.Dataset.from_pandas(table[["id", "text", "answer", "aliases", "relation", "split"]].reset_index(drop=True))
-    graded = grade_knowledge(pair.base, ds, KnowledgeConfig(n_prompts=1, k_samples=1, batch_size=batch_size), progress=False)
-    return [is_correct(a, al) for a, al in zip(graded["greedy_answer"], table.aliases)]
+    asked = len(table) if rows is None else rows
+    answers = greedy_answers(pair.base, ds, KnowledgeConfig(n_prompts=1, k_samples=1, batch_size=batch_size),
+                             rows=list(range(asked)))
+    return [is_correct(a, al) for a, al in zip(answers, table.aliases.iloc[:asked])]
 
 
 def unmask_sets(

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from interp import format_prompt, load_hf, load_pair
-from interp.behavior import KnowledgeConfig, classify, generate, grade_knowledge
+from interp.behavior import KnowledgeConfig, classify, generate, grade_knowledge, greedy_answers
 from interp.data import facts
 from interp.models import get_pair_spec
 
@@ -73,8 +73,11 @@ def test_knowledge_grading_on_the_real_base(pair):
         lambda s: s in {"Ahigbé Koffikro", "Agrestina", "Aspern", "Alofi"}, input_columns="subject")
     from datasets import concatenate_datasets
 
-    graded = grade_knowledge(pair.base, concatenate_datasets([table, cities]), KnowledgeConfig(n_prompts=3, k_samples=2),
-                             progress=False)
+    both, cfg = concatenate_datasets([table, cities]), KnowledgeConfig(n_prompts=3, k_samples=2)
+    graded = grade_knowledge(pair.base, both, cfg, progress=False)
+    # Asking only some rows (the rest as exemplars) gives the grading's own greedy answers.
+    rows = [1, len(both) - 1, 0]
+    assert greedy_answers(pair.base, both, cfg, rows=rows) == [graded["greedy_answer"][i] for i in rows]
     cat = dict(zip(graded["subject"], graded["category"]))
     assert cat["France"] == "HighlyKnown"
     assert cat["Ahigbé Koffikro"] != "HighlyKnown"  # an obscure town in Ivory Coast

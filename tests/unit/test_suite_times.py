@@ -37,3 +37,18 @@ def test_this_session_is_being_recorded_per_phase():
 
     mine = [k for k in conftest._SESSION["tests"] if k.endswith("test_summary_counts_outcomes_tiers_and_the_slowest_with_their_setup")]
     assert mine and set(conftest._SESSION["tests"][mine[0]]) == {"setup", "call", "teardown", "outcome"}
+
+
+@pytest.mark.parametrize("tier, command", [("test", "make test"), ("e2e", "make test-e2e"), (None, "make test")])
+def test_each_tier_is_recorded_into_its_own_file(tmp_path, monkeypatch, tier, command):
+    outs = {"test": tmp_path / "suite.json", "e2e": tmp_path / "suite_e2e.json"}
+    recorded = []
+    monkeypatch.setattr(suite_times, "OUTS", outs)
+    monkeypatch.setattr(suite_times.provenance, "record", lambda path, cmd, deps, **kw: recorded.append((path, cmd)))
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps(_session(**({"tier": tier, "workers": 2} if tier else {}))))  # None: a record from before tiers
+    suite_times.main(["record", str(path)])
+    out = outs[tier or "test"]
+    written = json.loads(out.read_text())
+    assert recorded == [(out, command)] and written["command"] == command and written["tier"] == (tier or "test")
+    assert written["workers"] == (2 if tier else 0) and not outs["e2e" if tier != "e2e" else "test"].exists()

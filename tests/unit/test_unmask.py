@@ -303,3 +303,18 @@ def test_the_strict_judge_credits_leading_answers_only():
     assert classify_strict(" Iodine", ["iodine"], question=q) == "wrong"  # an echo of the question
     assert classify_strict("I'm sorry, I can't help.", ["I"], question=q) == "refusal"
     assert surface_derivable("Be", "beryllium") and not surface_derivable("Fe", "iron")
+
+
+def test_greedy_answers_are_the_gradings_own_and_bad_rows_are_named(pair):
+    from interp.behavior import KnowledgeConfig, grade_knowledge, greedy_answers
+    from interp.data import facts
+
+    table = facts(["country_capital"]).select(range(12))
+    # one prompt per batch: a random model's logits are near-ties that another padding can flip
+    cfg = KnowledgeConfig(n_prompts=2, k_samples=1, max_new_tokens=3, batch_size=1)
+    graded = grade_knowledge(pair.base, table, cfg, progress=False)
+    assert greedy_answers(pair.base, table, cfg, rows=[7, 0, 11]) == [graded["greedy_answer"][i] for i in (7, 0, 11)]
+    with pytest.raises(ValueError, match=r"rows \[12\] are outside the table's 12 rows"):
+        greedy_answers(pair.base, table, rows=[0, 12])
+    with pytest.raises(ValueError, match="needs columns"):
+        greedy_answers(pair.base, table.remove_columns("relation"))
