@@ -7,7 +7,7 @@
   decimal numbers on every other page.
 - The notebooks (``notebooks/*.py``, jupytext percent files) become pages under ``notebooks/``:
   the copy executed by the test suite (``out/notebooks/NAME.ipynb``, written by
-  ``tests/integration/test_notebooks.py``) when it was executed from the current source, with its
+  ``tests/e2e/test_notebooks.py``, ``make test-e2e``) when it was executed from the current source, with its
   outputs; otherwise the source without outputs, saying so. Nothing is executed here.
 - ``<!-- api: MODULE -->`` (the difference lens, being written) becomes the mkdocstrings block once the module is importable
   (it has an ``__init__.py``), otherwise a note that it is being written.
