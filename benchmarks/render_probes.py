@@ -52,6 +52,18 @@ def _by_layer(task: dict, column: str) -> dict[int, float]:
     return {int(r["layer"]): num(r.get(column)) for r in task["by_layer"] if num(r.get(column)) is not None}
 
 
+def _layer_table(task: dict | None) -> str:
+    """Test value of each side's probe at every layer, beside its majority-class and random-direction
+    controls (for reading: the reported layer is the one chosen on validation rows)."""
+    if not task:
+        return "*Not measured on this run.*"
+    cols = [("base", "base"), ("aligned", "aligned"), ("base probe on aligned", "base->aligned"),
+            ("base: random direction", "base random_direction"), ("aligned: random direction", "aligned random_direction")]
+    cols = [(name, key) for name, key in cols if any(key in r for r in task["by_layer"])]
+    return table(["layer"] + [name for name, _ in cols],
+                 [[int(r["layer"])] + [f(r.get(key), ".3f") for _, key in cols] for r in task["by_layer"]])
+
+
 @_entry("probes_knowledge", KNOWLEDGE)
 def _knowledge() -> dict[str, str]:
     t = _tasks(KNOWLEDGE)
@@ -149,6 +161,9 @@ def _errors() -> dict[str, str]:
                 readings.append(f"{side}: the two intervals overlap, so this run does not show the probe beating "
                                 "output confidence (nor that they are equal: the intervals are not paired)")
     out["own_reading"] = "; ".join(readings) or "not measured"
+    for prefix, task in (("st", st), ("ms", t.get("multistep_wrong_step")),
+                         ("bbm", t.get("big_bench_mistake_multistep_arithmetic"))):
+        out[f"{prefix}_table"] = _layer_table(task)
     out.update(_selected(t.get("multistep_wrong_step"), "ms", "auroc"))
     bbm = t.get("big_bench_mistake_multistep_arithmetic")
     out.update(_selected(bbm, "bbm", "auroc"))

@@ -8,7 +8,7 @@
 (c) multi-step solutions with one injected wrong step: detect it from the activations at the end
     of the step; with ../shared/datasets present, also BIG-Bench-Mistake (multistep_arithmetic).
     One step in eight (synthetic) or one in five (BBM) is wrong, so these tables show AUROC, and
-    layer 0 (the last token's embedding alone) is the surface-cue baseline to beat.
+    layer 0 (resid_post of the first block: the stream after one block) is the surface-cue baseline to beat.
 
     .venv/bin/python probes/train_error_probes.py                       # all parts
     .venv/bin/python probes/train_error_probes.py --parts multistep,bbm   # some of them
@@ -140,7 +140,7 @@ def own_vs_confidence(pair, args, out, kw) -> None:
         frame.to_csv(out / f"own_answers_{side}.csv", index=False)
         probe = frame[(frame.metric == "auroc") & (frame.probe == "logistic") & (frame.split == "test")]
         chosen = selected_layers(frame, metric="auroc").iloc[0]  # chosen on validation problems, never the test rows
-        first = int(probe.layer.min())  # layer 0 by default: the answer token's embedding alone
+        first = int(probe.layer.min())  # layer 0 by default: resid_post of the first block
         at_first = probe[probe.layer == first].iloc[0]
         for name, value, lo, hi in ((f"probe (layer {int(chosen.layer)}, chosen on validation)", chosen.auroc, chosen.ci_low,
                                      chosen.ci_high),
