@@ -75,10 +75,11 @@ setup: $(VENV)/.installed chromium
 demo: setup
 	$(VENV)/bin/interp demo $(ARGS)
 
-# Test workers (pytest-xdist): one per core, each with one torch thread (tests/conftest.py): on 2 cores
-# the suite's generation loops are single-threaded Python, so two processes finish sooner than one with
-# two threads. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(os.sched_getaffinity(0)))" 2>/dev/null || echo 2)
+# Test workers (pytest-xdist): one per core up to 4 (each integration worker loads the real pair, each
+# e2e worker starts notebook kernels: about 3 GB apiece), each with cores/workers torch threads
+# (tests/conftest.py): on 2 cores the suite's generation loops are single-threaded Python, so two
+# processes finish sooner than one with two threads. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(max(1, min(4, n or 1)))" 2>/dev/null || echo 2)
 
 # The unit and integration tiers (pyproject's testpaths), the documentation build included.
 test: setup

@@ -52,9 +52,21 @@ def _by_layer(task: dict, column: str) -> dict[int, float]:
     return {int(r["layer"]): num(r.get(column)) for r in task["by_layer"] if num(r.get(column)) is not None}
 
 
+def _max_over_layers_reading(task: dict | None) -> str:
+    """Whether any layer is above chance once the choice among all layers is paid for (``p_any_layer``)."""
+    p = [num(r.get("p_any_layer")) for r in (task or {}).get("selected_on_validation", [])]
+    return ("the max-over-layers test was not run" if not p or any(x is None for x in p) else
+            "on neither side is any layer above chance once the choice of layer is paid for (p > 0.05)"
+            if all(x > 0.05 for x in p) else
+            "on both sides some layer is above chance after paying for the choice of layer (p <= 0.05)"
+            if all(x <= 0.05 for x in p) else
+            "on one side some layer is above chance after paying for the choice of layer (p <= 0.05), on the other not")
+
+
 def _layer_table(task: dict | None) -> str:
-    """Test value of each side's probe at every layer, beside its majority-class and random-direction
-    controls (for reading: the reported layer is the one chosen on validation rows)."""
+    """Test value of each side's probe at every layer, the base's probe read on the aligned model, and
+    each side's random-direction control (for reading: the reported layer is the one chosen on
+    validation rows)."""
     if not task:
         return "*Not measured on this run.*"
     cols = [("base", "base"), ("aligned", "aligned"), ("base probe on aligned", "base->aligned"),
@@ -130,10 +142,7 @@ def _errors() -> dict[str, str]:
     st = t["arithmetic_statements"]
     out.update(_selected(st, "st"))
     p = [num(r.get("p_any_layer")) for r in st["selected_on_validation"]]
-    out["st_reading"] = ("the max-over-layers test was not run" if not p or any(x is None for x in p) else
-                         "on neither side is any layer above chance once the choice of layer is paid for (p > 0.05)"
-                         if all(x > 0.05 for x in p) else
-                         "on at least one side some layer is above chance after paying for the choice of layer (p <= 0.05)")
+    out["st_reading"] = _max_over_layers_reading(st)
     for side in ("base", "aligned"):
         c = t.get(f"own_answers_{side}_counts")
         if c:
@@ -165,6 +174,7 @@ def _errors() -> dict[str, str]:
                          ("bbm", t.get("big_bench_mistake_multistep_arithmetic"))):
         out[f"{prefix}_table"] = _layer_table(task)
     out.update(_selected(t.get("multistep_wrong_step"), "ms", "auroc"))
+    out["ms_reading"] = _max_over_layers_reading(t.get("multistep_wrong_step"))
     bbm = t.get("big_bench_mistake_multistep_arithmetic")
     out.update(_selected(bbm, "bbm", "auroc"))
     out["bbm_traces"] = str(t.get("big_bench_mistake_traces", "-"))
@@ -176,10 +186,22 @@ def _errors() -> dict[str, str]:
         out["bbm_base_first"] = f(_by_layer(bbm, "base").get(first), ".3f")
         out["bbm_aligned_first"] = f(_by_layer(bbm, "aligned").get(first), ".3f")
         chosen = {r["model"]: r for r in bbm["selected_on_validation"]}
-        inside = [side for side in ("base", "aligned") if side in chosen and None not in (num(chosen[side]["ci_low"]),
-                  _by_layer(bbm, side).get(first)) and num(chosen[side]["ci_low"]) <= _by_layer(bbm, side)[first]]
-        out["bbm_reading"] = (
-            f"layer {first}'s value lies inside the chosen layer's interval on {' and '.join(inside)}, so the chosen "
-            "layer does not show more than what the step text's first block already carries there" if inside else
-            f"the chosen layer's interval lies above layer {first}'s value on both sides")
+        where = {}
+        for side in ("base", "aligned"):
+            lo, hi = (num(chosen.get(side, {}).get(k)) for k in ("ci_low", "ci_high"))
+            v = _by_layer(bbm, side).get(first)
+            if None not in (lo, hi, v):
+                where[side] = "inside" if lo <= v <= hi else "above" if v > hi else "below"
+        inside = [s for s, w in where.items() if w == "inside"]
+        above = [s for s, w in where.items() if w == "above"]
+        below = [s for s, w in where.items() if w == "below"]
+        parts = []
+        if inside:
+            parts.append(f"layer {first}'s value lies inside the chosen layer's interval on {' and '.join(inside)}, so "
+                         "there the chosen layer does not show more than what the step text's first block already carries")
+        if above:
+            parts.append(f"layer {first}'s value lies above the chosen layer's interval on {' and '.join(above)}")
+        if below:
+            parts.append(f"the chosen layer's interval lies above layer {first}'s value on {' and '.join(below)}")
+        out["bbm_reading"] = "; ".join(parts) or "the intervals were not measured"
     return out

@@ -28,7 +28,8 @@ def _tier(path, target: bool) -> dict[str, str]:
            "wall_time": minutes(d["wall_seconds"]), "command": d["command"],
            "workers": f"{workers} worker processes" if workers else "one process",
            "setup_time": minutes(d["setup_seconds"]) if d.get("setup_seconds") else "not recorded",
-           "date": d["date"], "commit": d["commit"][:7] if d.get("commit") else "unknown"}
+           "date": d["date"], "commit": d["commit"][:7] if d.get("commit") else "unknown",
+           "cores": str(d.get("machine", {}).get("cpus", "?"))}
     if target:
         met = d["wall_seconds"] <= TARGET_MINUTES * 60  # the target: `make test`'s session, docs build included
         out |= {"target": f"{TARGET_MINUTES} min",

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     from interp.atomic import write_json_atomic
 
     payload = {"command": command,
-               "machine": {"platform": platform.platform(), "cpus": len(os.sched_getaffinity(0))},
+               "machine": {"platform": platform.platform(), "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()},
                **summarise(session), "setup_seconds": args.setup_seconds}
     write_json_atomic(out, payload)
     provenance.record(out, command, DEPENDS_ON, session_commit=session["commit"])

@@ -46,7 +46,7 @@ print(f"output confidence AUROC {baseline:.3f}; probe AUROC {chosen.auroc:.3f} (
 # Read the two numbers above side by side, the probe's with its interval. On the 270M default base,
 # single-step arithmetic statements are a hard case: at these sizes the probe's interval is wide, so
 # check whether it lies above the output-confidence baseline before reading a gap into the two
-# numbers (the documentation's probes page,
-# `docs/capabilities/probes.md`, renders the full-size run, read from its intervals). The
+# numbers (the documentation's probes page, `docs/capabilities/probes.md`, renders the full-size
+# statements probe, and the probe against output confidence on the models' own answers). The
 # comparison, not a fixed conclusion, is the point of this notebook: run it on a larger pair
 # (`interp.load_pair("gemma-2-2b")` with internet access) to see whether the gap opens.

@@ -76,7 +76,8 @@ def pytest_configure(config):
 
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if os.environ.get("PYTEST_XDIST_WORKER") and workers:
-        share = max(1, len(os.sched_getaffinity(0)) // int(workers))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        share = max(1, cores // int(workers))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, str(share))
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
@@ -121,7 +122,9 @@ def pytest_sessionfinish(session, exitstatus):
     args = [str(a) for a in session.config.invocation_params.args]
     # A whole tier, with no -k and no -m: `make test` (pyproject's test paths, nothing named) or
     # `make test-e2e` (tests/e2e, and only it, named); anything else is a partial run.
-    unfiltered = not session.config.getoption("keyword") and not session.config.getoption("markexpr")
+    # Anything that leaves tests out or stops early makes a run partial.
+    leaves_out = ("keyword", "markexpr", "deselect", "ignore", "ignore_glob", "lf", "stepwise", "maxfail")
+    unfiltered = not any(session.config.getoption(o, default=None) for o in leaves_out)
     named = [Path(a).resolve() for a in session.config.args]
     tier = None
     if unfiltered and session.config.args_source == Config.ArgsSource.TESTPATHS:

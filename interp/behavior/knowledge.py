@@ -168,7 +168,7 @@ def greedy_answers(model: TransformerBridge, table: datasets.Dataset, config: Kn
         >>> answers = greedy_answers(base, table, rows=[0, 1])  # doctest: +SKIP
     """
     cfg = config or KnowledgeConfig()
-    missing = [c for c in ("text", "answer", "relation") if c not in table.column_names]
+    missing = [c for c in ("text", "answer", "relation", "split") if c not in table.column_names]
     if missing:
         raise ValueError(f"greedy_answers needs columns {missing}; pass a fact table from interp.data.facts")
     keep = range(len(table)) if rows is None else rows
