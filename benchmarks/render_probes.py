@@ -141,7 +141,6 @@ def _errors() -> dict[str, str]:
     out: dict[str, str] = {}
     st = t["arithmetic_statements"]
     out.update(_selected(st, "st"))
-    p = [num(r.get("p_any_layer")) for r in st["selected_on_validation"]]
     out["st_reading"] = _max_over_layers_reading(st)
     for side in ("base", "aligned"):
         c = t.get(f"own_answers_{side}_counts")

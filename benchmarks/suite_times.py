@@ -8,7 +8,7 @@ time and workers; written by ``tests/conftest.py``), and
 turn them into ``benchmarks/results_suite_cpu.json`` (``make test``) and
 ``benchmarks/results_suite_e2e_cpu.json`` (``make test-e2e``) with their provenance sidecars, which the
 Tests page renders (total, counts per outcome, per tier, the slowest tests). Refuses a record of a
-partial run (files named, ``-k`` or ``-m``): only a whole tier is `make test` or `make test-e2e`.
+partial run (other files named, tests left out, an early stop): only a whole tier is `make test` or `make test-e2e`.
 """
 
 import argparse

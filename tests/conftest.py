@@ -107,7 +107,7 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     """Every test's time per phase and outcome, the session's date, commit and wall time (atomically,
-    under out/). Only a whole tier (no -k/-m; `make test` or `make test-e2e`) is a record of that command."""
+    under out/). Only a whole tier (`make test` or `make test-e2e`, nothing left out) is a record of that command."""
     import json
     import os
     import sys
@@ -120,9 +120,9 @@ def pytest_sessionfinish(session, exitstatus):
     if "start" not in _SESSION or not _SESSION["tests"] or os.environ.get("PYTEST_XDIST_WORKER"):
         return  # a pytest-xdist worker: the controller records the session (its reports carry every test)
     args = [str(a) for a in session.config.invocation_params.args]
-    # A whole tier, with no -k and no -m: `make test` (pyproject's test paths, nothing named) or
-    # `make test-e2e` (tests/e2e, and only it, named); anything else is a partial run.
-    # Anything that leaves tests out or stops early makes a run partial.
+    # A whole tier: `make test` (pyproject's test paths, nothing named) or `make test-e2e` (tests/e2e,
+    # and only it, named), with nothing left out and no early stop (-k, -m, --deselect, --ignore, --lf,
+    # --sw, -x/--maxfail); anything else is a partial run.
     leaves_out = ("keyword", "markexpr", "deselect", "ignore", "ignore_glob", "lf", "stepwise", "maxfail")
     unfiltered = not any(session.config.getoption(o, default=None) for o in leaves_out)
     named = [Path(a).resolve() for a in session.config.args]
